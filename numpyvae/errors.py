@@ -1,0 +1,30 @@
+"""The project's own error types.
+
+Everything a user can get wrong (a bad file, a bad flag, a broken checkpoint) raises a subclass of
+`NumpyvaeError` with a one-line message that names the culprit and says what to do; the command-line
+entry points turn it into that line on stderr and a non-zero exit instead of a traceback.
+"""
+
+
+class NumpyvaeError(Exception):
+    """Base class: a problem the user can fix, described in one line."""
+
+    exit_code = 1
+
+
+class UsageError(NumpyvaeError):
+    """A flag or argument out of range (exit code 2, like argparse)."""
+
+    exit_code = 2
+
+
+class DataError(NumpyvaeError):
+    """A dataset file that is missing, corrupt, truncated or fails its checksum."""
+
+
+class CheckpointError(NumpyvaeError):
+    """A checkpoint that is missing, truncated, foreign, or for another architecture."""
+
+
+class NumericalError(NumpyvaeError):
+    """A NaN or infinite loss or gradient during training."""

@@ -1,0 +1,17 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="numpyvae",
+    version="0.1.0",
+    description="A variational autoencoder in NumPy with every gradient written by hand and checked",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["numpyvae", "numpyvae.*"]),
+    python_requires=">=3.10",
+    install_requires=["numpy", "pillow", "tqdm"],
+    extras_require={
+        "test": ["pytest", "hypothesis", "ruff"],
+        # an independent gradient oracle and the benchmark's comparison; never needed at run time
+        "oracle": ["torch==2.13.0"],
+    },
+)
