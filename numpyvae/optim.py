@@ -1,0 +1,93 @@
+"""Optimizers that update a dict of parameter arrays in place.
+
+State (momentum buffers, Adam's moments) is kept in arrays keyed like the parameters, and
+``state_dict`` / ``load_state_dict`` expose it as plain arrays so a checkpoint can hold it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Optimizer:
+    """Base class: ``step(grads)`` updates ``params`` in place from gradients keyed the same way."""
+
+    def __init__(self, params: dict[str, np.ndarray], lr: float) -> None:
+        if lr <= 0:
+            raise ValueError(f"learning rate must be positive, got {lr}")
+        self.params, self.lr = params, lr
+        self.state: dict[str, np.ndarray] = {}
+
+    def step(self, grads: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {name: array.copy() for name, array in self.state.items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        if set(state) != set(self.state):
+            raise KeyError(f"optimizer state keys differ: expected {sorted(self.state)}, got {sorted(state)}")
+        for name, array in state.items():
+            np.copyto(self.state[name], array)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum:
+
+        v <- momentum v + g;   p <- p - lr v            (Nesterov: p <- p - lr (g + momentum v))
+
+    With momentum 0, the seed's plain update p <- p - lr g.
+    """
+
+    def __init__(self, params: dict[str, np.ndarray], lr: float, momentum: float = 0.0,
+                 nesterov: bool = False) -> None:
+        super().__init__(params, lr)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if nesterov and momentum == 0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
+        self.momentum, self.nesterov = momentum, nesterov
+        if momentum:
+            self.state = {f"velocity.{name}": np.zeros_like(p) for name, p in params.items()}
+
+    def step(self, grads: dict[str, np.ndarray]) -> None:
+        for name, param in self.params.items():
+            grad = grads[name]
+            if self.momentum:
+                velocity = self.state[f"velocity.{name}"]
+                velocity *= self.momentum
+                velocity += grad
+                grad = grad + self.momentum * velocity if self.nesterov else velocity
+            param -= self.lr * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction:
+
+        m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2;   t <- t + 1
+        p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+    """
+
+    def __init__(self, params: dict[str, np.ndarray], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        super().__init__(params, lr)
+        self.betas, self.eps = betas, eps
+        self.state = {f"{moment}.{name}": np.zeros_like(p) for moment in ("m", "v")
+                      for name, p in params.items()}
+        self.state["t"] = np.zeros((), dtype=np.int64)
+
+    def step(self, grads: dict[str, np.ndarray]) -> None:
+        beta1, beta2 = self.betas
+        self.state["t"] += 1
+        t = int(self.state["t"])
+        # fold both bias corrections into the step size: one scalar instead of two array passes
+        step_size = self.lr * (1 - beta2 ** t) ** 0.5 / (1 - beta1 ** t)
+        eps = self.eps * (1 - beta2 ** t) ** 0.5
+        for name, param in self.params.items():
+            grad = grads[name]
+            m, v = self.state[f"m.{name}"], self.state[f"v.{name}"]
+            m *= beta1
+            m += (1 - beta1) * grad
+            v *= beta2
+            v += (1 - beta2) * grad * grad
+            param -= step_size * m / (np.sqrt(v) + eps)
