@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .layers import ELU, Dense, Dropout, Layer, Sequential, Sigmoid, Softplus, Tanh
-from .losses import BernoulliLogLikelihood, GaussianKL
+from .losses import BernoulliLogLikelihood, GaussianKL, GaussianLogLikelihood
 from .vae import VAE
 
 TOLERANCE = 1e-7  # the largest relative error a smooth layer may show in float64
@@ -109,7 +109,7 @@ def check_vae(model: VAE, x: np.ndarray, eps: np.ndarray, *, training: bool = Tr
 
     def per_example_loss() -> np.ndarray:  # sums to model.loss, term by term
         model.loss(x, training, eps)
-        return (model.kl_divergence - model.log_likelihood) / len(x)
+        return model.example_losses / len(x)
 
     def backward(_: np.ndarray) -> dict[str, np.ndarray]:
         model.backward()
@@ -151,10 +151,13 @@ def loss_term_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
     rng = np.random.default_rng(seed)
     logits, targets = rng.uniform(-6, 6, (4, 6)), rng.uniform(0, 1, (4, 6))
     mean, std = rng.normal(size=(4, 3)), rng.uniform(0.05, 2, (4, 3))
-    bernoulli, kl = BernoulliLogLikelihood(), GaussianKL()
+    kl = GaussianKL()
+    terms = [(name, term()) for name, term in (("BernoulliLL", BernoulliLogLikelihood),
+                                               ("GaussianLL", GaussianLogLikelihood))]
     return [
-        ("BernoulliLL", check_gradients(lambda: bernoulli.forward(logits, targets),
-                                        lambda g: {"logits": bernoulli.backward(g)}, {"logits": logits})),
+        *[(name, check_gradients(lambda term=term: term.forward(logits, targets),
+                                 lambda g, term=term: {"logits": term.backward(g)}, {"logits": logits}))
+          for name, term in terms],
         ("GaussianKL", check_gradients(lambda: kl.forward(mean, std),
                                        lambda g: dict(zip(("mean", "std"), kl.backward(g), strict=True)),
                                        {"mean": mean, "std": std})),
@@ -162,12 +165,15 @@ def loss_term_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
 
 
 def vae_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
-    """A small float64 VAE end to end, with dropout off and on (masks held fixed)."""
+    """A small float64 VAE end to end: dropout off and on (masks held fixed), and its variants."""
     rng = np.random.default_rng(seed)
     x, eps = rng.uniform(0, 1, (5, 12)), rng.standard_normal((5, 3))
-    return [(f"VAE dropout {'on' if training else 'off'}",
-             check_vae(VAE(12, (7, 6), 3, keep_prob=0.8, seed=seed, dtype=np.float64), x, eps, training=training))
-            for training in (False, True)]
+    variants = [("VAE dropout off", False, {}), ("VAE dropout on", True, {}),
+                ("AE", True, dict(variational=False)), ("VAE mse", True, dict(reconstruction="mse")),
+                ("VAE beta=0.3", True, dict(kl_weight=0.3))]
+    return [(name, check_vae(VAE(12, (7, 6), 3, keep_prob=0.8, seed=seed, dtype=np.float64, **options),
+                             x, eps, training=training))
+            for name, training, options in variants]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,18 @@ def _per_example(grad_out, like: np.ndarray) -> np.ndarray:
     return np.asarray(grad_out, dtype=like.dtype).reshape(-1, 1)
 
 
+def clipped_sigmoid(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The seed's clip(sigmoid(a), 1e-8, 1 - 1e-8), done on the logits.
+
+    Returns (a, e, p, inside): the clipped logits, e = e^-a (at most e^18.42 ~ 1e8, so no overflow
+    even in float32), p = 1 / (1 + e), and where the clip let the logit through (elsewhere the
+    gradient is zero).
+    """
+    a = np.clip(logits, -LOGIT_CLIP, LOGIT_CLIP)
+    exp_neg = np.exp(-a)
+    return a, exp_neg, 1 / (1 + exp_neg), a == logits
+
+
 class BernoulliLogLikelihood:
     """log p(x | a) = sum over pixels of x log p + (1 - x) log(1 - p),  p = sigmoid(a) clipped.
 
@@ -32,17 +44,33 @@ class BernoulliLogLikelihood:
     """
 
     def forward(self, logits: np.ndarray, x: np.ndarray) -> np.ndarray:
-        a = np.clip(logits, -LOGIT_CLIP, LOGIT_CLIP)
-        exp_neg = np.exp(-a)  # at most e^18.42 ~ 1e8: no overflow, even in float32
+        a, exp_neg, self.p, self.inside = clipped_sigmoid(logits)
         self.x = x
-        self.p = 1 / (1 + exp_neg)
-        self.inside = a == logits  # where the clip let the logit through
         # log(1 + e) rather than log1p(e): the error, below 1 ulp of 1 per pixel, is far below the
         # loss's own rounding, and log1p is eight times slower here
         return -((1 - x) * a + np.log(1 + exp_neg)).sum(axis=1)
 
     def backward(self, grad_out) -> np.ndarray:
         return _per_example(grad_out, self.p) * (self.x - self.p) * self.inside
+
+
+class GaussianLogLikelihood:
+    """log N(x; p, I) up to its constant: -0.5 * sum over pixels of (x - p)^2,  p = sigmoid(a) clipped.
+
+    The squared-error reconstruction term, for comparison with the seed's cross-entropy.
+        d/da = (x - p) p (1 - p)   (0 where a was clipped).
+    """
+
+    def forward(self, logits: np.ndarray, x: np.ndarray) -> np.ndarray:
+        _, _, self.p, self.inside = clipped_sigmoid(logits)
+        self.residual = x - self.p
+        return -0.5 * (self.residual * self.residual).sum(axis=1)
+
+    def backward(self, grad_out) -> np.ndarray:
+        return _per_example(grad_out, self.p) * self.residual * self.p * (1 - self.p) * self.inside
+
+
+RECONSTRUCTIONS = {"bernoulli": BernoulliLogLikelihood, "mse": GaussianLogLikelihood}
 
 
 class GaussianKL:

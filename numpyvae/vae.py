@@ -5,14 +5,19 @@
     sample   z = z_mean + z_std * eps,   eps ~ N(0, I)              (the reparameterization trick)
     decoder  z -> Dense 500, tanh, dropout -> Dense 500, ELU, dropout -> Dense 784 = logits
     loss     -mean over the batch of [log p(x | z) - KL(q(z | x) || N(0, I))]
+
+Options of the same model, for the lessons the seed teaches by contrast:
+    variational=False          the plain autoencoder: z = z_mean, no sampling, no KL term
+    reconstruction="mse"       a Gaussian (squared-error) log-likelihood instead of cross-entropy
+    kl_weight=beta             -mean[log p(x | z) - beta KL] (beta-VAE; the trainer anneals it)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .layers import ELU, Dense, Dropout, Sequential, Softplus, Tanh, sigmoid
-from .losses import LOGIT_CLIP, BernoulliLogLikelihood, GaussianKL
+from .layers import ELU, Dense, Dropout, Sequential, Softplus, Tanh
+from .losses import RECONSTRUCTIONS, GaussianKL, clipped_sigmoid
 
 STD_FLOOR = 1e-6  # the seed's z_std = 1e-6 + softplus(.), so the posterior never collapses to a point
 
@@ -26,9 +31,14 @@ class VAE:
     """
 
     def __init__(self, input_dim: int = 784, hidden_dims: tuple[int, int] = (500, 500),
-                 latent_dim: int = 20, keep_prob: float = 0.9, seed: int = 0, dtype=np.float32) -> None:
+                 latent_dim: int = 20, keep_prob: float = 0.9, seed: int = 0, dtype=np.float32, *,
+                 variational: bool = True, reconstruction: str = "bernoulli", kl_weight: float = 1.0) -> None:
+        if reconstruction not in RECONSTRUCTIONS:
+            raise ValueError(f"reconstruction must be one of {sorted(RECONSTRUCTIONS)}, got {reconstruction!r}")
         self.config = dict(input_dim=input_dim, hidden_dims=tuple(hidden_dims), latent_dim=latent_dim,
-                           keep_prob=keep_prob)
+                           keep_prob=keep_prob, variational=variational, reconstruction=reconstruction)
+        self.variational = variational
+        self.kl_weight = kl_weight
         self.dtype = np.dtype(dtype)
         self.rng = np.random.default_rng(seed)
         first, second = hidden_dims
@@ -54,7 +64,7 @@ class VAE:
         self.std_head = Sequential(d["encoder.std"], Softplus())
         self.decoder = Sequential(d["decoder.fc1"], Tanh(), dropout(), d["decoder.fc2"], ELU(), dropout(),
                                   d["decoder.output"])
-        self.reconstruction = BernoulliLogLikelihood()
+        self.reconstruction = RECONSTRUCTIONS[reconstruction]()
         self.kl = GaussianKL()
         self.params = {f"{layer}.{name}": array for layer, dense_layer in d.items()
                        for name, array in dense_layer.params.items()}
@@ -64,28 +74,35 @@ class VAE:
     # -- training -------------------------------------------------------------------------------
 
     def loss(self, x: np.ndarray, training: bool = True, eps: np.ndarray | None = None) -> float:
-        """-mean(log p(x | z) - KL) for a batch x (B, input_dim) in [0, 1]; caches for ``backward``.
+        """-mean(log p(x | z) - kl_weight KL) for a batch x (B, input_dim) in [0, 1]; caches for ``backward``.
 
         ``eps`` (B, latent_dim) fixes the reparameterization noise; by default it is drawn from the
-        model's generator. ``training=False`` turns dropout off.
+        model's generator. ``training=False`` turns dropout off. The per-example terms stay behind as
+        ``log_likelihood``, ``kl_divergence`` and their weighted difference ``example_losses``, all (B,).
         """
         h = self.encoder.forward(x, training)
         self.z_mean = self.mean_head.forward(h)
         self.z_std = self.std_head.forward(h) + STD_FLOOR
-        if eps is None:
+        if not self.variational:  # the plain autoencoder decodes the mean and pays no KL
+            eps = np.zeros_like(self.z_mean)
+        elif eps is None:
             eps = self.rng.standard_normal(self.z_mean.shape, dtype=self.dtype)
         self.eps = eps
         z = self.z_mean + self.z_std * eps
         logits = self.decoder.forward(z, training)
         self.log_likelihood = self.reconstruction.forward(logits, x)
         self.kl_divergence = self.kl.forward(self.z_mean, self.z_std)
-        return float((self.kl_divergence - self.log_likelihood).mean())
+        self.example_losses = self._kl_weight() * self.kl_divergence - self.log_likelihood
+        return float(self.example_losses.mean())
+
+    def _kl_weight(self) -> float:
+        return self.kl_weight if self.variational else 0.0
 
     def backward(self) -> None:
         """Fill ``grads`` with d loss / d param for the batch of the last ``loss`` call."""
         weight = 1 / len(self.eps)  # the loss is a mean over the batch
         grad_z = self.decoder.backward(self.reconstruction.backward(-weight))
-        kl_grad_mean, kl_grad_std = self.kl.backward(weight)
+        kl_grad_mean, kl_grad_std = self.kl.backward(self._kl_weight() * weight)
         # z = z_mean + z_std * eps: the decoder's gradient reaches the mean as is, the std times eps
         grad_mean = grad_z + kl_grad_mean
         grad_std = grad_z * self.eps + kl_grad_std
@@ -102,9 +119,7 @@ class VAE:
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Bernoulli means p(x | z) (B, input_dim), clipped to [1e-8, 1 - 1e-8] like the seed."""
-        logits = np.clip(self.decoder.forward(z.astype(self.dtype, copy=False), training=False),
-                         -LOGIT_CLIP, LOGIT_CLIP)
-        return sigmoid(logits)
+        return clipped_sigmoid(self.decoder.forward(z.astype(self.dtype, copy=False), training=False))[2]
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         """Decode the posterior mean of each image: (B, input_dim) -> (B, input_dim)."""
