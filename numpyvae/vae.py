@@ -35,8 +35,10 @@ class VAE:
                  variational: bool = True, reconstruction: str = "bernoulli", kl_weight: float = 1.0) -> None:
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction must be one of {sorted(RECONSTRUCTIONS)}, got {reconstruction!r}")
-        self.config = dict(input_dim=input_dim, hidden_dims=tuple(hidden_dims), latent_dim=latent_dim,
-                           keep_prob=keep_prob, variational=variational, reconstruction=reconstruction)
+        # everything needed to build the same architecture again: VAE(**model.config)
+        self.config = dict(input_dim=input_dim, hidden_dims=list(hidden_dims), latent_dim=latent_dim,
+                           keep_prob=keep_prob, dtype=np.dtype(dtype).name, variational=variational,
+                           reconstruction=reconstruction)
         self.variational = variational
         self.kl_weight = kl_weight
         self.dtype = np.dtype(dtype)
