@@ -1,0 +1,282 @@
+"""Training the seed VAE from the command line: ``python train.py`` (or ``python -m numpyvae.training``).
+
+The defaults reproduce the seed run: SGD with learning rate 0.001, batch 128, 10,000 steps, latent
+size 20, dropout keep probability 0.9. Every ``--log-every`` steps it prints ``step: N loss: X`` and
+writes the seed's images; at the end it reports the test-set -ELBO and leaves a checkpoint that
+``--resume`` continues from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .checkpoint import Checkpoint, load_checkpoint, restore_params, save_checkpoint
+from .data import DATASETS, MiniBatcher, load_dataset, to_float
+from .errors import NumericalError, NumpyvaeError, UsageError
+from .evaluate import negative_elbo
+from .images import save_grid, save_image
+from .optim import SGD, Adam, Optimizer
+from .vae import VAE
+
+OPTIMIZERS = ("sgd", "adam")
+DTYPES = ("float32", "float64")
+TEST_IMAGE = 6  # the seed's input.png is test image 6
+GRID = 64  # 8x8 grids of reconstructions and prior samples
+CHECKPOINT_NAME = "checkpoint.npz"
+# settings that define the run; on --resume they come from the checkpoint, not the command line
+RUN_SETTINGS = ("dataset", "seed", "dtype", "batch_size", "optimizer", "lr", "momentum", "nesterov",
+                "latent_dim", "hidden_dims", "keep_prob", "model", "reconstruction", "kl_weight", "kl_warmup")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python train.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train the seed's variational autoencoder on MNIST in NumPy, every gradient by hand.")
+    run = parser.add_argument_group("run")
+    run.add_argument("--steps", type=int, default=10_000, help="total training steps (on --resume: the total "
+                     "to reach, counting the steps already taken)")
+    run.add_argument("--epochs", type=float, default=None,
+                     help="train for this many passes over the training set instead of --steps")
+    run.add_argument("--seed", type=int, default=0, help="seed for the weights, dropout, noise and data order")
+    run.add_argument("--log-every", type=int, default=1000,
+                     help="print the loss, write images and evaluate on the test set every this many steps")
+    run.add_argument("--checkpoint-every", type=int, default=1000, help="save a checkpoint every this many steps")
+    run.add_argument("--out", default=None, help="folder for images, metrics and the checkpoint "
+                     "(default: a new runs/<dataset>-<time> folder; on --resume, the checkpoint's folder)")
+    run.add_argument("--resume", metavar="CHECKPOINT", default=None,
+                     help="continue the run saved in this checkpoint.npz")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and CI)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", choices=DATASETS, default="mnist", help="which image set")
+    data.add_argument("--data-dir", default=None, help="folder holding <dataset>/ with the IDX files "
+                      "(default: $NUMPYVAE_DATA_DIR, else ./data); missing files are downloaded")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", choices=("vae", "ae"), default="vae",
+                       help="vae: the seed's VAE; ae: the plain autoencoder (no sampling, no KL)")
+    model.add_argument("--latent-dim", type=int, default=20, help="size of the latent code z")
+    model.add_argument("--hidden-dims", type=int, nargs=2, default=[500, 500], metavar=("FIRST", "SECOND"),
+                       help="widths of the two hidden layers (the decoder mirrors them)")
+    model.add_argument("--keep-prob", type=float, default=0.9, help="dropout keep probability, in (0, 1]")
+    model.add_argument("--reconstruction", choices=("bernoulli", "mse"), default="bernoulli",
+                       help="bernoulli: the seed's cross-entropy; mse: a Gaussian (squared-error) likelihood")
+    model.add_argument("--kl-weight", type=float, default=1.0, help="weight of the KL term (beta-VAE)")
+    model.add_argument("--kl-warmup", type=int, default=0,
+                       help="raise the KL weight linearly from 0 over this many steps (KL annealing)")
+    model.add_argument("--dtype", choices=DTYPES, default="float32", help="floating-point type of the run")
+    optimizer = parser.add_argument_group("optimizer")
+    optimizer.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (the seed's) or adam")
+    optimizer.add_argument("--lr", type=float, default=0.001, help="learning rate")
+    optimizer.add_argument("--momentum", type=float, default=0.0, help="SGD momentum, in [0, 1)")
+    optimizer.add_argument("--nesterov", action="store_true", help="Nesterov momentum (SGD, momentum > 0)")
+    optimizer.add_argument("--batch-size", type=int, default=128, help="images per training step")
+    return parser
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Raise UsageError naming the first flag out of range."""
+    checks = [
+        (args.steps >= 1, "--steps must be at least 1"),
+        (args.epochs is None or args.epochs > 0, "--epochs must be positive"),
+        (args.log_every >= 1, "--log-every must be at least 1"),
+        (args.checkpoint_every >= 1, "--checkpoint-every must be at least 1"),
+        (args.lr > 0, f"--lr must be positive, got {args.lr}"),
+        (0 <= args.momentum < 1, f"--momentum must be in [0, 1), got {args.momentum}"),
+        (not args.nesterov or args.momentum > 0, "--nesterov needs --momentum > 0"),
+        (args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}"),
+        (0 < args.keep_prob <= 1, f"--keep-prob must be in (0, 1], got {args.keep_prob}"),
+        (args.latent_dim >= 1, f"--latent-dim must be at least 1, got {args.latent_dim}"),
+        (min(args.hidden_dims) >= 1, f"--hidden-dims must be at least 1, got {args.hidden_dims}"),
+        (args.kl_weight >= 0, f"--kl-weight must be non-negative, got {args.kl_weight}"),
+        (args.kl_warmup >= 0, f"--kl-warmup must be non-negative, got {args.kl_warmup}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+
+
+def make_optimizer(args: argparse.Namespace, params: dict[str, np.ndarray]) -> Optimizer:
+    if args.optimizer == "adam":
+        return Adam(params, lr=args.lr)
+    return SGD(params, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov)
+
+
+def kl_weight_at(step: int, args: argparse.Namespace) -> float:
+    """The KL weight for training step ``step`` (1-based): annealed linearly over --kl-warmup steps."""
+    return args.kl_weight * (min(1.0, step / args.kl_warmup) if args.kl_warmup else 1.0)
+
+
+def new_run_folder(dataset: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder, suffix = Path("runs") / f"{dataset}-{stamp}", 1
+    while folder.exists():
+        suffix += 1
+        folder = Path("runs") / f"{dataset}-{stamp}-{suffix}"
+    return folder
+
+
+class StopRequest:
+    """Turns Ctrl-C and SIGTERM into a request to stop after the current step (then save and exit)."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+
+    def __enter__(self) -> StopRequest:
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum: int, frame) -> None:
+        self.signal_name = signal.Signals(signum).name
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class Run:
+    """Everything a training run holds: restored from a checkpoint or made new."""
+
+    args: argparse.Namespace
+    model: VAE
+    optimizer: Optimizer
+    batcher: MiniBatcher
+    step: int
+    out: Path
+
+    def checkpoint(self) -> Checkpoint:
+        settings = {key: getattr(self.args, key) for key in RUN_SETTINGS}
+        return Checkpoint(config={"model": self.model.config, "run": settings}, step=self.step,
+                          rng_state=self.model.rng.bit_generator.state, params=self.model.params,
+                          optimizer=self.optimizer.state_dict(), batcher=self.batcher.state_dict())
+
+
+def start_run(args: argparse.Namespace, train_images: np.ndarray) -> Run:
+    """A new run from the flags, or the checkpointed one with its saved settings when --resume is given."""
+    saved = load_checkpoint(args.resume) if args.resume else None
+    if saved is not None:
+        vars(args).update(saved.config["run"])
+        validate(args)
+    model = VAE(28 * 28, args.hidden_dims, args.latent_dim, args.keep_prob, seed=args.seed,
+                dtype=np.dtype(args.dtype), variational=args.model == "vae", reconstruction=args.reconstruction,
+                kl_weight=args.kl_weight)
+    optimizer = make_optimizer(args, model.params)
+    if args.batch_size > len(train_images):
+        raise UsageError(f"--batch-size {args.batch_size} is larger than the {len(train_images)} training images")
+    batcher = MiniBatcher(train_images, args.batch_size, model.rng, model.dtype)
+    out = Path(args.out) if args.out else (Path(args.resume).parent if saved else new_run_folder(args.dataset))
+    run = Run(args, model, optimizer, batcher, step=0, out=out)
+    if saved is not None:
+        restore(run, saved, args.resume)
+    return run
+
+
+def restore(run: Run, saved: Checkpoint, path: str) -> None:
+    restore_params(run.model, saved.params, path)
+    run.optimizer.load_state_dict(saved.optimizer)
+    run.batcher.load_state_dict(saved.batcher)
+    run.model.rng.bit_generator.state = saved.rng_state
+    run.step = saved.step
+
+
+class Reporter:
+    """What a person sees: the seed's PNGs, 8x8 grids, metrics.csv, and the ``step: N loss: X`` lines."""
+
+    def __init__(self, run: Run, test_images: np.ndarray) -> None:
+        self.run, self.test_images = run, test_images
+        model = run.model
+        self.first_images = to_float(test_images[:GRID], model.dtype)
+        self.test_image = self.first_images[TEST_IMAGE:TEST_IMAGE + 1]
+        # the same prior draws at every report, so the pictures show the model changing, not the noise
+        self.prior_z = np.random.default_rng(run.args.seed + 1).standard_normal(
+            (GRID, model.config["latent_dim"])).astype(model.dtype)
+        run.out.mkdir(parents=True, exist_ok=True)
+        save_image(self.test_image[0], run.out / "input.png")
+        save_grid(self.first_images, run.out / "input_grid.png", columns=8)
+        self.metrics = run.out / "metrics.csv"
+        if not self.metrics.exists():
+            self.metrics.write_text("step,train_loss,test_loss\n")
+
+    def report(self, step: int, train_loss: float) -> float:
+        model, out = self.run.model, self.run.out
+        test_loss = negative_elbo(model, self.test_images)
+        save_image(model.reconstruct(self.test_image)[0], out / f"{step}.png")
+        save_image(model.decode(self.prior_z[:1])[0], out / f"z_{step}.png")
+        save_grid(model.reconstruct(self.first_images), out / f"reconstructions_{step}.png", columns=8)
+        save_grid(model.decode(self.prior_z), out / f"samples_{step}.png", columns=8)
+        with open(self.metrics, "a", newline="") as file:
+            csv.writer(file).writerow([step, f"{train_loss:.4f}", f"{test_loss:.4f}"])
+        return test_loss
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run the training loop; returns a summary (final test loss, wall time, output folder)."""
+    started = time.perf_counter()
+    validate(args)
+    dataset = load_dataset(args.dataset, args.data_dir, progress=not args.no_progress)
+    run = start_run(args, dataset.train_images)
+    total_steps = round(args.epochs * run.batcher.steps_per_epoch) if args.epochs else args.steps
+    reporter = Reporter(run, dataset.test_images)
+    model, optimizer = run.model, run.optimizer
+    checkpoint_path = run.out / CHECKPOINT_NAME
+    loss_sum, loss_count = 0.0, 0
+    progress = tqdm(total=total_steps, initial=run.step, disable=args.no_progress, unit="step",
+                    dynamic_ncols=True, desc="training")
+    with StopRequest() as stop:
+        while run.step < total_steps and stop.signal_name is None:
+            model.kl_weight = kl_weight_at(run.step + 1, args)
+            loss = model.loss(run.batcher.next_batch())
+            if not np.isfinite(loss):
+                raise NumericalError(f"the loss became {loss} at step {run.step + 1}; the last good checkpoint "
+                                     f"is {checkpoint_path}; try a lower --lr")
+            model.backward()
+            optimizer.step(model.grads)
+            run.step += 1
+            loss_sum, loss_count = loss_sum + loss, loss_count + 1
+            progress.update()
+            if run.step % 50 == 0:
+                progress.set_postfix(loss=f"{loss:.2f}", refresh=False)
+            if run.step % args.log_every == 0 or run.step == total_steps:
+                train_loss = loss_sum / loss_count
+                test_loss = reporter.report(run.step, train_loss)
+                progress.write(f"step: {run.step} loss: {train_loss:.4f} test: {test_loss:.4f}")
+                loss_sum, loss_count = 0.0, 0
+            if run.step % args.checkpoint_every == 0:
+                save_checkpoint(checkpoint_path, run.checkpoint())
+    progress.close()
+    save_checkpoint(checkpoint_path, run.checkpoint())
+    if stop.signal_name is not None:
+        print(f"stopped by {stop.signal_name} after step {run.step}; checkpoint saved; resume with:\n"
+              f"  python train.py --resume {checkpoint_path}", file=sys.stderr)
+    test_loss = negative_elbo(model, dataset.test_images)
+    label = "test -ELBO" if model.variational else "test reconstruction loss"
+    summary = {"step": run.step, "test_loss": test_loss, "seconds": time.perf_counter() - started,
+               "out": str(run.out), "stopped_by": stop.signal_name}
+    (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{label}: {test_loss:.2f} nats over {len(dataset.test_images)} test images; "
+          f"{summary['seconds']:.1f} s; results in {run.out}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = train(args)
+    except NumpyvaeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    stopped_by = summary["stopped_by"]
+    return 128 + signal.Signals[stopped_by].value if stopped_by else 0  # the shell's convention
+
+
+if __name__ == "__main__":
+    sys.exit(main())
