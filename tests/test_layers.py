@@ -1,0 +1,190 @@
+"""Layers: gradients against central differences, saturation without overflow, closed forms, dtypes."""
+
+import math
+
+import numpy as np
+import pytest
+
+from numpyvae.gradcheck import TOLERANCE, check_layer
+from numpyvae.layers import ELU, Dense, Dropout, Sequential, Sigmoid, Softplus, Tanh
+
+ACTIVATIONS = [ELU, Tanh, Sigmoid, Softplus]
+
+
+def inputs(rng, low, high, shape=(5, 7)):
+    """Uniform inputs kept off x = 0, where ELU with alpha != 1 has a kink."""
+    x = rng.uniform(low, high, shape)
+    x[np.abs(x) < 1e-2] = 0.25
+    return x
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("layer, low, high", [
+    (ELU(), -5, 5), (ELU(alpha=0.3), -5, 5), (ELU(alpha=2.0), -5, 5), (Tanh(), -4, 4),
+    (Sigmoid(), -8, 8), (Softplus(), -8, 8)])
+def test_activation_gradients(layer, low, high, seed):
+    errors = check_layer(layer, inputs(np.random.default_rng(seed), low, high))
+    assert errors["input"] < TOLERANCE
+
+
+def test_elu_checked_on_both_sides_of_zero():
+    x = np.array([[-3.0, -0.5, -0.01, 0.01, 0.5, 3.0]])
+    assert check_layer(ELU(alpha=0.7), x)["input"] < TOLERANCE
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_gradients(seed):
+    rng = np.random.default_rng(seed)
+    layer = Dense(7, 4, rng=rng, dtype=np.float64)
+    layer.params["bias"][:] = rng.normal(size=4)  # zero biases would hide a wrong bias gradient less well
+    errors = check_layer(layer, rng.normal(size=(6, 7)))
+    assert set(errors) == {"input", "weight", "bias"}
+    assert max(errors.values()) < TOLERANCE
+
+
+def test_dense_forward_is_affine_and_shaped_in_out():
+    rng = np.random.default_rng(0)
+    layer = Dense(3, 2, rng=rng, dtype=np.float64)
+    assert layer.params["weight"].shape == (3, 2) and layer.params["bias"].shape == (2,)
+    layer.params["bias"][:] = [1.0, -2.0]
+    x = rng.normal(size=(4, 3))
+    np.testing.assert_allclose(layer.forward(x), x @ layer.params["weight"] + [1.0, -2.0], rtol=1e-15)
+
+
+def test_dense_without_input_grad_returns_none_but_sets_param_grads():
+    rng = np.random.default_rng(0)
+    layer = Dense(3, 2, rng=rng, dtype=np.float64, input_grad=False)
+    x, g = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    layer.forward(x)
+    assert layer.backward(g) is None
+    np.testing.assert_allclose(layer.grads["weight"], x.T @ g, rtol=1e-14)
+    np.testing.assert_allclose(layer.grads["bias"], g.sum(axis=0), rtol=1e-14)
+
+
+def test_dropout_gradient_with_mask_held_fixed():
+    rng = np.random.default_rng(5)
+    layer = Dropout(0.6, rng=rng)
+    assert check_layer(layer, np.random.default_rng(1).normal(size=(8, 9)), rng=rng)["input"] < TOLERANCE
+
+
+def test_sequential_of_all_six_layers():
+    rng, mask_rng = np.random.default_rng(0), np.random.default_rng(1)
+    chain = Sequential(Dense(6, 5, rng=rng, dtype=np.float64), ELU(), Dropout(0.8, rng=mask_rng),
+                       Dense(5, 4, rng=rng, dtype=np.float64), Tanh(), Sigmoid(), Softplus())
+    assert set(chain.params) == {"0.weight", "0.bias", "3.weight", "3.bias"}
+    assert chain.params["3.weight"] is chain.layers[3].params["weight"]
+    errors = check_layer(chain, inputs(np.random.default_rng(2), -2, 2, (4, 6)), rng=mask_rng)
+    assert max(errors.values()) < TOLERANCE
+
+
+# -- saturation: no overflow, no warning (the suite runs with -W error), the right limits ----------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_saturation_is_finite_and_silent(dtype):
+    big = np.finfo(dtype).max
+    x = np.array([-big, -1e30, -1e4, -1000, -100, -30, -20, 0, 20, 30, 100, 1000, 1e4, 1e30, big], dtype=dtype)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        sigmoid = Sigmoid().forward(x)
+        softplus = Softplus().forward(x)
+        tanh = Tanh().forward(x)
+        elu = ELU().forward(x)
+    for y in (sigmoid, softplus, tanh, elu):
+        assert y.dtype == dtype and np.all(np.isfinite(y))
+    assert np.all((sigmoid >= 0) & (sigmoid <= 1)) and sigmoid[0] == 0 and sigmoid[-1] == 1
+    assert np.all(softplus >= 0)
+    np.testing.assert_allclose(softplus[-6:], x[-6:], rtol=1e-6)  # softplus(x) ~ x for large x
+    assert np.all(np.diff(sigmoid) >= 0) and np.all(np.diff(softplus) >= 0)
+    np.testing.assert_array_equal(tanh[:3], -1)
+    np.testing.assert_allclose(elu[:4], -1.0)  # ELU(x) -> -alpha
+
+
+@pytest.mark.parametrize("layer_type", ACTIVATIONS)
+def test_saturated_backward_is_finite(layer_type):
+    x = np.array([-1e4, -30.0, 30.0, 1e4])
+    layer = layer_type()
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        layer.forward(x)
+        grad = layer.backward(np.ones_like(x))
+    assert np.all(np.isfinite(grad)) and np.all(grad >= 0)
+
+
+def test_softplus_far_negative_is_exp_not_log_of_zero():
+    x = np.array([-30.0, -50.0, -700.0])
+    np.testing.assert_allclose(Softplus().forward(x), np.exp(x), rtol=1e-12)
+
+
+def test_closed_form_values():
+    assert Sigmoid().forward(np.array([0.0]))[0] == 0.5
+    assert Softplus().forward(np.array([0.0]))[0] == pytest.approx(math.log(2), rel=1e-15)
+    assert ELU(alpha=1.5).forward(np.array([-1e3]))[0] == pytest.approx(-1.5)
+    x = np.linspace(0.1, 5, 11)
+    np.testing.assert_array_equal(ELU(alpha=0.3).forward(x), x)
+    np.testing.assert_allclose(Tanh().forward(-x), -Tanh().forward(x))
+    np.testing.assert_allclose(Sigmoid().forward(-x), 1 - Sigmoid().forward(x), rtol=1e-13)
+    np.testing.assert_allclose(Softplus().forward(x) - Softplus().forward(-x), x, rtol=1e-14)
+
+
+# -- dtypes ---------------------------------------------------------------------------------------
+
+def build_all(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return Sequential(Dense(6, 5, rng=rng, dtype=dtype), ELU(), Dropout(0.8, rng=np.random.default_rng(9)),
+                      Dense(5, 4, rng=rng, dtype=dtype), Tanh(), Sigmoid(), Softplus())
+
+
+def test_float32_stays_float32_forward_and_backward():
+    chain = build_all(np.float32)
+    x = np.random.default_rng(1).normal(size=(3, 6)).astype(np.float32)
+    y = chain.forward(x)
+    assert y.dtype == np.float32
+    assert chain.backward(np.ones_like(y)).dtype == np.float32
+    for layer in chain.layers:
+        assert all(array.dtype == np.float32 for array in (*layer.params.values(), *layer.grads.values()))
+
+
+def test_float32_forward_agrees_with_float64():
+    chain32, chain64 = build_all(np.float32), build_all(np.float64)
+    for name in chain64.params:  # the same weights, cast
+        chain64.params[name][...] = chain32.params[name]
+    x = np.random.default_rng(1).normal(size=(3, 6))
+    y32 = chain32.forward(x.astype(np.float32), training=False)
+    y64 = chain64.forward(x, training=False)
+    np.testing.assert_allclose(y32, y64, rtol=1e-5, atol=1e-6)
+
+
+# -- dropout statistics -----------------------------------------------------------------------------
+
+def test_dropout_keep_rate_and_scaling():
+    keep, n = 0.9, 200_000
+    x = np.ones((n // 100, 100), dtype=np.float32)
+    y = Dropout(keep, rng=np.random.default_rng(3)).forward(x)
+    kept = y != 0
+    sigma = math.sqrt(keep * (1 - keep) / n)
+    assert abs(kept.mean() - keep) < 5 * sigma
+    np.testing.assert_allclose(y[kept], np.float32(1 / keep))  # kept units scaled by exactly 1/keep
+    assert abs(y.mean() - 1) < 5 * sigma / keep  # E[y] = x
+
+
+def test_dropout_backward_uses_the_forward_mask():
+    layer = Dropout(0.5, rng=np.random.default_rng(0))
+    y = layer.forward(np.ones((50, 40)))
+    np.testing.assert_array_equal(layer.backward(np.ones((50, 40))), y)
+
+
+def test_dropout_is_identity_in_evaluation():
+    layer = Dropout(0.5, rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).normal(size=(4, 5))
+    assert layer.forward(x, training=False) is x
+    g = np.ones_like(x)
+    np.testing.assert_array_equal(layer.backward(g), g)
+
+
+@pytest.mark.parametrize("keep_prob", [0.0, -0.1, 1.01])
+def test_dropout_rejects_keep_prob_outside_0_1(keep_prob):
+    with pytest.raises(ValueError):
+        Dropout(keep_prob)
+
+
+def test_parameterless_layers_have_empty_dicts():
+    for layer in (ELU(), Tanh(), Sigmoid(), Softplus(), Dropout(0.9)):
+        assert layer.params == {} and layer.grads == {}
