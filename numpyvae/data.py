@@ -12,6 +12,7 @@ The images stay uint8 in memory (47 MB for MNIST); batches are scaled to [0, 1] 
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
@@ -181,7 +182,6 @@ def fetch_dataset(name: str, directory: Path, *, files: list[str] | None = None,
     files = list(FILES.values()) if files is None else files
     mirrors = MIRRORS[name] if mirrors is None else mirrors
     expected = SHA256[name] if expected is None else expected
-    directory.mkdir(parents=True, exist_ok=True)
     missing = [file for file in files if not any(
         _download_verified(mirror + file + ".gz", directory / f"{file}.gz", expected[file], timeout, progress)
         for mirror in mirrors)]
@@ -203,6 +203,7 @@ def _install(content: bytes, destination: Path, expected_sha256: str, source: st
         print(f"note: {source} has the wrong checksum; skipped", file=sys.stderr)
         return False
     partial = destination.with_name(destination.name + ".part")
+    destination.parent.mkdir(parents=True, exist_ok=True)
     try:
         partial.write_bytes(content)
         os.replace(partial, destination)  # a reader sees the whole verified file or none
@@ -244,7 +245,10 @@ class _ArraysOnly(pickle.Unpickler):
     _reconstruct = np.ndarray.__reduce__(np.zeros(0))[0]  # NumPy's own array-rebuilding function
     ALLOWED = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
                ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-               ("numpy._core.multiarray", "_reconstruct"): _reconstruct}
+               ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+               # Python 3 writes the raw bytes of an array as _codecs.encode(text, "latin1") at protocol 2;
+               # it only turns text into bytes
+               ("_codecs", "encode"): codecs.encode}
 
     def find_class(self, module: str, name: str):
         try:
