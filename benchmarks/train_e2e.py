@@ -1,0 +1,93 @@
+"""End-to-end cost of ``python train.py``: wall time and peak memory of a whole run, set beside
+10,000 x the training step measured in the same process tree, plus evaluation throughput.
+
+    python -m benchmarks.train_e2e              # the default run: 10,000 SGD steps, as train.py does
+    python -m benchmarks.train_e2e --steps 2000 # a shorter run (the budget scales with --steps)
+
+The run's overhead (data loading, logging, images, test-set evaluation, checkpoints) is the wall
+time divided by steps x the median step time; the target is at most 1.2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from numpyvae.data import load_dataset, to_float
+from numpyvae.evaluate import negative_elbo
+from numpyvae.optim import SGD
+from numpyvae.vae import VAE
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def median_step_ms(batch_size: int = 128, repeats: int = 300, warmup: int = 30) -> float:
+    """Median wall time of one float32 training step (loss, backward, SGD update) on real images."""
+    images = to_float(load_dataset("mnist", progress=False).train_images[:batch_size * 8], np.float32)
+    model = VAE()
+    optimizer = SGD(model.params, lr=0.001)
+    times = []
+    for i in range(warmup + repeats):
+        x = images[(i % 8) * batch_size:(i % 8 + 1) * batch_size]
+        started = time.perf_counter()
+        model.loss(x)
+        model.backward()
+        optimizer.step(model.grads)
+        times.append(time.perf_counter() - started)
+    return 1e3 * float(np.median(times[warmup:]))
+
+
+def run_train(steps: int, out: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of ``python train.py --steps N`` with every other flag at its default."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, str(REPO / "train.py"), "--steps", str(steps), "--out", str(out),
+                    "--no-progress"], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux reports kilobytes
+    return wall, peak_kb / 1024
+
+
+def elbo_images_per_second(repeats: int = 3) -> float:
+    test_images = load_dataset("mnist", progress=False).test_images
+    model = VAE()
+    best = min(_timed(lambda: negative_elbo(model, test_images)) for _ in range(repeats))
+    return len(test_images) / best
+
+
+def _timed(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.train_e2e", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10_000, help="training steps of the timed run (default: 10000)")
+    args = parser.parse_args(argv)
+
+    step_ms = median_step_ms()
+    with tempfile.TemporaryDirectory() as folder:
+        wall, peak_mb = run_train(args.steps, Path(folder) / "run")
+    step_ms_after = median_step_ms()  # measured again: the machine may have drifted during the run
+    step_ms = (step_ms + step_ms_after) / 2
+    budget = args.steps * step_ms / 1e3
+    print(f"threads: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+          f"cores={os.cpu_count()}")
+    print(f"training step (median, batch 128, float32): {step_ms:.2f} ms")
+    print(f"python train.py --steps {args.steps}: {wall:.1f} s wall, peak RSS {peak_mb:.0f} MB")
+    print(f"wall / (steps x step time) = {wall:.1f} / {budget:.1f} = {wall / budget:.3f}  (target <= 1.2)")
+    print(f"test -ELBO evaluation: {elbo_images_per_second():,.0f} images/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
