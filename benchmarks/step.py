@@ -120,8 +120,12 @@ def torch_step(batch_size: int, dtype) -> Callable[[], None] | None:
 
 
 def measure(contenders: dict[str, Callable[[], None]], rounds: int, block: int,
-            warmup: int = 10) -> dict[str, np.ndarray]:
-    """Per-step seconds of each contender, timed in interleaved blocks of ``block`` steps."""
+            warmup: int = 10, pause: float = 0.2) -> dict[str, np.ndarray]:
+    """Per-step seconds of each contender, timed in interleaved blocks of ``block`` steps.
+
+    A pause follows each block: OpenBLAS's and PyTorch's worker threads keep spinning for a while
+    after their last call, and would otherwise steal the cores from whoever runs next.
+    """
     for step in contenders.values():
         for _ in range(warmup):
             step()
@@ -132,6 +136,7 @@ def measure(contenders: dict[str, Callable[[], None]], rounds: int, block: int,
                 started = time.perf_counter()
                 step()
                 times[name].append(time.perf_counter() - started)
+            time.sleep(pause)
     return {name: np.array(values) for name, values in times.items()}
 
 

@@ -121,7 +121,7 @@ class VAE:
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Bernoulli means p(x | z) (B, input_dim), clipped to [1e-8, 1 - 1e-8] like the seed."""
-        return clipped_sigmoid(self.decoder.forward(z.astype(self.dtype, copy=False), training=False))[2]
+        return clipped_sigmoid(self.decoder.forward(z.astype(self.dtype, copy=False), training=False))[1]
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         """Decode the posterior mean of each image: (B, input_dim) -> (B, input_dim)."""

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from numpyvae.gradcheck import check_vae
+from numpyvae.layers import ELU
 from numpyvae.losses import LOGIT_CLIP, BernoulliLogLikelihood, GaussianKL
 from numpyvae.vae import VAE
 
@@ -16,8 +17,29 @@ NAMES = [f"{net}.{layer}.{p}" for net, layers in (("encoder", ("fc1", "fc2", "me
          for layer in layers for p in ("weight", "bias")]
 
 
-def small_model(**options):
-    return VAE(**SMALL, seed=0, dtype=np.float64, **options)
+KINK_MARGIN = 0.02  # ELU is not twice differentiable at 0: a difference step of 2h = 2e-3 must not cross it
+
+
+def distance_to_elu_kinks(model, x, eps, training):
+    """The smallest |input| of any ELU unit in a forward pass (the generator is left as it was)."""
+    state = model.rng.bit_generator.state
+    model.loss(x, training, eps)
+    model.rng.bit_generator.state = state
+    distances = []
+    for network in (model.encoder, model.decoder):
+        for dense, activation in zip(network.layers, network.layers[1:], strict=False):
+            if isinstance(activation, ELU):
+                distances.append(np.abs(dense.x @ dense.params["weight"] + dense.params["bias"]).min())
+    return min(distances)
+
+
+def small_model(x=None, eps=None, training=False, **options):
+    """A float64 model; given a batch, the first seed whose ELU inputs stay clear of the kink."""
+    for seed in range(100):
+        model = VAE(**SMALL, seed=seed, dtype=np.float64, **options)
+        if x is None or distance_to_elu_kinks(model, x, eps, training) > KINK_MARGIN:
+            return model
+    raise AssertionError("no seed keeps the ELU inputs off the kink")
 
 
 def batch(n=5, seed=1):
@@ -40,7 +62,7 @@ def test_parameter_names_and_shapes():
 @pytest.mark.parametrize("options", [{}, dict(variational=False), dict(reconstruction="mse"), dict(kl_weight=0.3)])
 def test_whole_model_gradient_check(training, options):
     x, eps = batch()
-    errors = check_vae(small_model(**options), x, eps, training=training)
+    errors = check_vae(small_model(x, eps, training, **options), x, eps, training=training)
     assert sorted(errors) == sorted(NAMES)
     assert max(errors.values()) < 1e-6, errors
 
