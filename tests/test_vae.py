@@ -154,12 +154,41 @@ def test_same_seed_same_model_and_loss():
     assert VAE(seed=6).loss(x) != a.loss(x)
 
 
-def test_float32_training_step_keeps_float32():
+class Float64Alarm(np.ndarray):
+    """An array whose every ufunc result is checked for float64 and carries the check on to its results."""
+
+    made: list[str] = []
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        def plain(arrays):
+            return tuple(a.view(np.ndarray) if isinstance(a, Float64Alarm) else a for a in arrays)
+        if out is not None:
+            kwargs["out"] = plain(out)
+        result = getattr(ufunc, method)(*plain(inputs), **kwargs)
+        results = result if isinstance(result, tuple) else (result,)
+        Float64Alarm.made += [f"{ufunc.__name__}.{method}" for r in results if getattr(r, "dtype", None) == np.float64]
+        if out is not None:  # in place: hand back the caller's own arrays
+            return out[0] if len(out) == 1 else out
+        return result.view(Float64Alarm) if isinstance(result, np.ndarray) else result
+
+
+def test_float32_training_step_makes_no_float64_array():
+    """Every array computed from the batch, forward and backward, stays float32: no silent upcast."""
     model = VAE()
-    x = np.random.default_rng(0).random((8, 784)).astype(np.float32)
+    x = np.random.default_rng(0).random((8, 784)).astype(np.float32).view(Float64Alarm)
+    Float64Alarm.made = []
     assert math.isfinite(model.loss(x))
     model.backward()
+    assert Float64Alarm.made == []
     assert all(g.dtype == np.float32 and np.all(np.isfinite(g)) for g in model.grads.values())
+    assert isinstance(model.z_mean, Float64Alarm)  # the alarm did travel through the network
+
+
+def test_the_float64_alarm_rings():
+    x = np.ones(3, dtype=np.float32).view(Float64Alarm)
+    Float64Alarm.made = []
+    _ = x * 2.0 + np.ones(3)  # a Python float keeps float32; adding a float64 array upcasts
+    assert Float64Alarm.made == ["add.__call__"]
 
 
 # -- the two ELBO terms against independent formulas ------------------------------------------------
