@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,16 +53,22 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
     for prefix in ("params", "optimizer", "batcher"):
         arrays.update({f"{prefix}/{name}": value for name, value in getattr(checkpoint, prefix).items()})
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as file:
-        np.savez(file, **arrays)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
     try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)
+        with open(temporary, "wb") as file:
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # make the rename itself durable
+        finally:
+            os.close(directory)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        kept = "the previous checkpoint is kept" if path.exists() else "no earlier checkpoint exists"
+        raise CheckpointError(f"could not write {path} ({error.strerror or error}); {kept}; "
+                              "free some disk space or choose another --out") from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -79,12 +84,15 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         if int(arrays["version"]) != VERSION:
             raise CheckpointError(f"{path} is a version {int(arrays['version'])} checkpoint; "
                                   f"this numpyvae reads version {VERSION}")
-        return Checkpoint(config=json.loads(str(arrays["config"])), step=int(arrays["step"]),
-                          rng_state=json.loads(str(arrays["rng"])), params=_group(arrays, "params"),
-                          optimizer=_group(arrays, "optimizer"), batcher=_group(arrays, "batcher"))
+        checkpoint = Checkpoint(config=json.loads(str(arrays["config"])), step=int(arrays["step"]),
+                                rng_state=json.loads(str(arrays["rng"])), params=_group(arrays, "params"),
+                                optimizer=_group(arrays, "optimizer"), batcher=_group(arrays, "batcher"))
+        if not isinstance(checkpoint.config.get("model"), dict) or not isinstance(checkpoint.rng_state, dict):
+            raise CheckpointError(f"{path} lacks the model's settings or the generator state; it cannot be used")
+        return checkpoint
     except CheckpointError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as error:
+    except Exception as error:  # a damaged zip or array header can fail in many ways; all mean "unreadable"
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read ({type(error).__name__}); "
                               "use an earlier checkpoint or start a new run") from None
 

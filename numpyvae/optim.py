@@ -6,7 +6,26 @@ State (momentum buffers, Adam's moments) is kept in arrays keyed like the parame
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+
+def global_norm(grads: dict[str, np.ndarray]) -> float:
+    """The L2 norm of all gradients taken as one vector: sqrt(sum of g . g); NaN or inf if any entry is."""
+    return math.sqrt(sum(float(np.vdot(grad, grad)) for grad in grads.values()))
+
+
+def clip_by_global_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
+    """Scale all gradients in place by max_norm / norm when their global norm exceeds max_norm.
+
+    The direction of the step is kept and only its length is capped. Returns the norm before clipping.
+    """
+    norm = global_norm(grads)
+    if norm > max_norm:
+        for grad in grads.values():
+            grad *= grad.dtype.type(max_norm / norm)
+    return norm
 
 
 class Optimizer:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import signal
 import sys
 import time
@@ -21,11 +22,12 @@ import numpy as np
 from tqdm import tqdm
 
 from .checkpoint import Checkpoint, load_checkpoint, restore_params, save_checkpoint
+from .cli import Parser, run
 from .data import DATASETS, MiniBatcher, load_dataset, to_float
-from .errors import NumericalError, NumpyvaeError, UsageError
+from .errors import CheckpointError, NumericalError, UsageError
 from .evaluate import negative_elbo
 from .images import save_grid, save_image
-from .optim import SGD, Adam, Optimizer
+from .optim import SGD, Adam, Optimizer, clip_by_global_norm, global_norm
 from .vae import VAE
 
 OPTIMIZERS = ("sgd", "adam")
@@ -35,13 +37,13 @@ GRID = 64  # 8x8 grids of reconstructions and prior samples
 CHECKPOINT_NAME = "checkpoint.npz"
 # settings that define the run; on --resume they come from the checkpoint, not the command line
 RUN_SETTINGS = ("dataset", "seed", "dtype", "batch_size", "optimizer", "lr", "momentum", "nesterov",
-                "latent_dim", "hidden_dims", "keep_prob", "model", "reconstruction", "kl_weight", "kl_warmup")
+                "latent_dim", "hidden_dims", "keep_prob", "model", "reconstruction", "kl_weight", "kl_warmup",
+                "clip_grad")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python train.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Train the seed's variational autoencoder on MNIST in NumPy, every gradient by hand.")
+def build_parser() -> Parser:
+    parser = Parser(prog="python train.py",
+                    description="Train the seed's variational autoencoder on MNIST in NumPy, every gradient by hand.")
     run = parser.add_argument_group("run")
     run.add_argument("--steps", type=int, default=10_000, help="total training steps (on --resume: the total "
                      "to reach, counting the steps already taken)")
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--dataset", choices=DATASETS, default="mnist", help="which image set")
     data.add_argument("--data-dir", default=None, help="folder holding <dataset>/ with the IDX files "
                       "(default: $NUMPYVAE_DATA_DIR, else ./data); missing files are downloaded")
+    data.add_argument("--no-download", action="store_true", help="fail instead of downloading missing files")
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=("vae", "ae"), default="vae",
                        help="vae: the seed's VAE; ae: the plain autoencoder (no sampling, no KL)")
@@ -79,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     optimizer.add_argument("--momentum", type=float, default=0.0, help="SGD momentum, in [0, 1)")
     optimizer.add_argument("--nesterov", action="store_true", help="Nesterov momentum (SGD, momentum > 0)")
     optimizer.add_argument("--batch-size", type=int, default=128, help="images per training step")
+    optimizer.add_argument("--clip-grad", type=float, default=None, metavar="NORM",
+                           help="scale the gradients down whenever their global L2 norm exceeds NORM")
     return parser
 
 
@@ -98,6 +103,7 @@ def validate(args: argparse.Namespace) -> None:
         (min(args.hidden_dims) >= 1, f"--hidden-dims must be at least 1, got {args.hidden_dims}"),
         (args.kl_weight >= 0, f"--kl-weight must be non-negative, got {args.kl_weight}"),
         (args.kl_warmup >= 0, f"--kl-warmup must be non-negative, got {args.kl_warmup}"),
+        (args.clip_grad is None or args.clip_grad > 0, f"--clip-grad must be positive, got {args.clip_grad}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -113,6 +119,18 @@ def make_optimizer(args: argparse.Namespace, params: dict[str, np.ndarray]) -> O
 def kl_weight_at(step: int, args: argparse.Namespace) -> float:
     """The KL weight for training step ``step`` (1-based): annealed linearly over --kl-warmup steps."""
     return args.kl_weight * (min(1.0, step / args.kl_warmup) if args.kl_warmup else 1.0)
+
+
+def check_finite(model: VAE, loss: float, step: int, checkpoint_path: Path) -> None:
+    """NumericalError naming the step and the first non-finite tensor, before any parameter is touched."""
+    if math.isfinite(loss) and math.isfinite(global_norm(model.grads)):
+        return
+    tensors = {"log-likelihood term of the loss": model.log_likelihood, "KL term of the loss": model.kl_divergence,
+               **{f"gradient {name}": grad for name, grad in model.grads.items()}}
+    culprit = next((name for name, array in tensors.items() if not np.all(np.isfinite(array))), "loss")
+    kept = f"the last good checkpoint is {checkpoint_path}" if checkpoint_path.exists() else "no checkpoint was saved"
+    raise NumericalError(f"the {culprit} became NaN or infinite at step {step}; {kept}; "
+                         "try a lower --lr or --clip-grad 10")
 
 
 def new_run_folder(dataset: str) -> Path:
@@ -160,12 +178,24 @@ class Run:
                           optimizer=self.optimizer.state_dict(), batcher=self.batcher.state_dict())
 
 
-def start_run(args: argparse.Namespace, train_images: np.ndarray) -> Run:
-    """A new run from the flags, or the checkpointed one with its saved settings when --resume is given."""
-    saved = load_checkpoint(args.resume) if args.resume else None
-    if saved is not None:
-        vars(args).update(saved.config["run"])
+def load_resumed(args: argparse.Namespace) -> Checkpoint | None:
+    """The --resume checkpoint, its run settings copied into ``args`` (they win over the command line)."""
+    if not args.resume:
+        return None
+    saved = load_checkpoint(args.resume)
+    settings = saved.config.get("run")
+    if not isinstance(settings, dict) or not set(settings) <= set(RUN_SETTINGS):
+        raise CheckpointError(f"{args.resume} holds no training run's settings; it cannot be resumed")
+    vars(args).update(settings)
+    try:
         validate(args)
+    except (UsageError, TypeError) as error:
+        raise CheckpointError(f"{args.resume} holds invalid run settings ({error})") from None
+    return saved
+
+
+def start_run(args: argparse.Namespace, saved: Checkpoint | None, train_images: np.ndarray) -> Run:
+    """A new run from the flags, or the saved one continued when ``saved`` is given."""
     model = VAE(28 * 28, args.hidden_dims, args.latent_dim, args.keep_prob, seed=args.seed,
                 dtype=np.dtype(args.dtype), variational=args.model == "vae", reconstruction=args.reconstruction,
                 kl_weight=args.kl_weight)
@@ -181,10 +211,15 @@ def start_run(args: argparse.Namespace, train_images: np.ndarray) -> Run:
 
 
 def restore(run: Run, saved: Checkpoint, path: str) -> None:
+    """Put the saved weights, optimizer state, data order, generator state and step into ``run``."""
     restore_params(run.model, saved.params, path)
-    run.optimizer.load_state_dict(saved.optimizer)
-    run.batcher.load_state_dict(saved.batcher)
-    run.model.rng.bit_generator.state = saved.rng_state
+    try:
+        run.optimizer.load_state_dict(saved.optimizer)
+        run.batcher.load_state_dict(saved.batcher)
+        run.model.rng.bit_generator.state = saved.rng_state
+    except (KeyError, ValueError, TypeError) as error:
+        raise CheckpointError(f"{path} does not match this run's optimizer or data ({error}); "
+                              "start a new run or resume with the data it was trained on") from None
     run.step = saved.step
 
 
@@ -222,8 +257,9 @@ def train(args: argparse.Namespace) -> dict:
     """Run the training loop; returns a summary (final test loss, wall time, output folder)."""
     started = time.perf_counter()
     validate(args)
-    dataset = load_dataset(args.dataset, args.data_dir, progress=not args.no_progress)
-    run = start_run(args, dataset.train_images)
+    saved = load_resumed(args)  # before the data: a bad checkpoint should not wait for a download
+    dataset = load_dataset(args.dataset, args.data_dir, download=not args.no_download, progress=not args.no_progress)
+    run = start_run(args, saved, dataset.train_images)
     total_steps = round(args.epochs * run.batcher.steps_per_epoch) if args.epochs else args.steps
     reporter = Reporter(run, dataset.test_images)
     model, optimizer = run.model, run.optimizer
@@ -235,10 +271,10 @@ def train(args: argparse.Namespace) -> dict:
         while run.step < total_steps and stop.signal_name is None:
             model.kl_weight = kl_weight_at(run.step + 1, args)
             loss = model.loss(run.batcher.next_batch())
-            if not np.isfinite(loss):
-                raise NumericalError(f"the loss became {loss} at step {run.step + 1}; the last good checkpoint "
-                                     f"is {checkpoint_path}; try a lower --lr")
             model.backward()
+            check_finite(model, loss, run.step + 1, checkpoint_path)
+            if args.clip_grad is not None:
+                clip_by_global_norm(model.grads, args.clip_grad)
             optimizer.step(model.grads)
             run.step += 1
             loss_sum, loss_count = loss_sum + loss, loss_count + 1
@@ -267,15 +303,13 @@ def train(args: argparse.Namespace) -> dict:
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        summary = train(args)
-    except NumpyvaeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    stopped_by = summary["stopped_by"]
+def train_command(args: argparse.Namespace) -> int:
+    stopped_by = train(args)["stopped_by"]
     return 128 + signal.Signals[stopped_by].value if stopped_by else 0  # the shell's convention
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(train_command, build_parser(), argv)
 
 
 if __name__ == "__main__":

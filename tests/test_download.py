@@ -115,6 +115,14 @@ def test_dead_mirror_then_good_mirror(server, served, tmp_path):
     assert leftovers(tmp_path / "fetched") == [f"{FILE}.gz"]
 
 
+def test_unreachable_mirror_is_asked_once_not_for_every_file(server, served, tmp_path, capsys):
+    dead = f"http://127.0.0.1:{dead_port()}/"
+    fetch_dataset("mnist", tmp_path / "fetched", files=list(served), mirrors=[dead, f"{server}/good/"],
+                  expected=served, timeout=2.0, fallbacks=False, progress=False)
+    assert leftovers(tmp_path / "fetched") == sorted(f"{name}.gz" for name in served)
+    assert capsys.readouterr().err.count("unreachable") == 1
+
+
 def test_hanging_mirror_is_skipped_within_its_timeout(server, served, tmp_path):
     started = time.monotonic()
     fetch(tmp_path, [f"{server}/hang/", f"{server}/good/"], served, timeout=0.5)
