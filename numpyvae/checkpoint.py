@@ -77,7 +77,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass the checkpoint.npz of an earlier run")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with open(path, "rb") as file, np.load(file, allow_pickle=False) as archive:  # closed even if unreadable
             arrays = {key: archive[key] for key in archive.files}
         if arrays.get("format") is None or str(arrays["format"]) != FORMAT:
             raise CheckpointError(f"{path} is not a numpyvae checkpoint")

@@ -270,8 +270,9 @@ def train(args: argparse.Namespace) -> dict:
     with StopRequest() as stop:
         while run.step < total_steps and stop.signal_name is None:
             model.kl_weight = kl_weight_at(run.step + 1, args)
-            loss = model.loss(run.batcher.next_batch())
-            model.backward()
+            with np.errstate(all="ignore"):  # check_finite reports a blow-up better than NumPy's warnings
+                loss = model.loss(run.batcher.next_batch())
+                model.backward()
             check_finite(model, loss, run.step + 1, checkpoint_path)
             if args.clip_grad is not None:
                 clip_by_global_norm(model.grads, args.clip_grad)
