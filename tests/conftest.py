@@ -24,6 +24,10 @@ def mnist(data_root):
     return load_dataset("mnist", data_root, download=False, progress=False)
 
 
+# a run of train.py small enough to take a fraction of a second on the tiny dataset, offline
+SMALL_RUN = ["--hidden-dims", "16", "12", "--latent-dim", "3", "--batch-size", "4", "--no-progress", "--no-download"]
+
+
 def write_idx(path, array, compress=True):
     content = idx_bytes(np.asarray(array, dtype=np.uint8))
     path.write_bytes(gzip.compress(content) if compress else content)

@@ -11,14 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import write_idx
+from conftest import SMALL_RUN, write_idx
 from numpyvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from numpyvae.errors import CheckpointError
 from numpyvae.training import main
 from numpyvae.vae import VAE
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL_RUN = ["--hidden-dims", "16", "12", "--latent-dim", "3", "--batch-size", "4", "--no-progress", "--no-download"]
 
 
 def one_line_error(capsys) -> str:

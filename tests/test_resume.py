@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import SMALL_RUN
 from numpyvae.checkpoint import load_checkpoint, save_checkpoint
 from numpyvae.training import main
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL_RUN = ["--hidden-dims", "16", "12", "--latent-dim", "3", "--batch-size", "4", "--no-progress", "--no-download"]
 
 
 @pytest.fixture
