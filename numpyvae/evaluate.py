@@ -1,24 +1,65 @@
-"""Evaluating a trained model on a whole image set, in batches so memory stays bounded."""
+"""Evaluating a trained model the way papers do: ``python -m numpyvae.evaluate CHECKPOINT``.
+
+    -ELBO         = E_q[-log p(x | z)] + KL(q(z | x) || p(z)), split into its two terms (one sample of z
+                    per image, dropout off), each with its standard error over the images
+    IWAE bound    -log p(x) ~ -log (1/k) sum_k p(x | z_k) p(z_k) / q(z_k | x),   z_k ~ q(z | x)
+                    (Burda et al. 2015): a tighter bound that approaches -log p(x) as k grows
+    active units  latent dimensions whose posterior mean varies over the test set: Var_x E_q[z_d] > 0.01
+    KL per dim    the mean over the images of each latent dimension's share of the KL
+
+All work is batched so memory stays bounded for any number of images and any k, and every random draw
+comes from a generator of its own (``seed``), so evaluating never disturbs a training run's stream.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
 
-from .data import to_float
+import numpy as np
+from tqdm import tqdm
+
+from .checkpoint import load_model
+from .cli import Parser, run
+from .data import DATASETS, load_dataset, to_float
+from .errors import UsageError
+from .losses import VARIANCE_GUARD
 from .vae import VAE
 
+BINARIZATIONS = ("none", "static", "dynamic")
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: a unit is active when Var_x E_q[z_d] exceeds 0.01
+LOG_2PI = math.log(2 * math.pi)
+ROWS_PER_CHUNK = 10_000  # latent samples decoded at once by the IWAE pass: 31 MB per float32 (rows, 784)
 
-def elbo_terms(model: VAE, images: np.ndarray, *, batch_size: int = 1000,
-               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image log p(x | z) and KL(q(z | x) || p(z)), both (N,) float64, dropout off.
 
-    ``images`` are the stored uint8 rows (N, input_dim). The noise eps comes from its own generator
-    (``seed``), so evaluating never disturbs the training run's random stream.
-    """
+def binarize(x: np.ndarray, how: str, rng: np.random.Generator) -> np.ndarray:
+    """Grey levels in [0, 1] as they are ("none", the seed's), thresholded at 0.5 ("static"), or sampled
+    as Bernoulli(pixel) ("dynamic", a fresh draw each call)."""
+    if how == "none":
+        return x
+    if how == "static":
+        return (x > 0.5).astype(x.dtype)
+    if how == "dynamic":
+        return (rng.random(x.shape, dtype=x.dtype) < x).astype(x.dtype)
+    raise UsageError(f"--binarize must be one of {', '.join(BINARIZATIONS)}, got {how!r}")
+
+
+def batches(model: VAE, images: np.ndarray, batch_size: int, binarization: str, rng: np.random.Generator):
+    """The stored uint8 rows as float batches in the model's dtype, binarized as asked."""
+    for start in range(0, len(images), batch_size):
+        yield start, binarize(to_float(images[start:start + batch_size], model.dtype), binarization, rng)
+
+
+def elbo_terms(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
+               binarization: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    """Per-image log p(x | z) and KL(q(z | x) || p(z)), both (N,) float64, one z per image, dropout off."""
     rng = np.random.default_rng(seed)
     log_likelihood, kl = np.empty(len(images)), np.empty(len(images))
-    for start in range(0, len(images), batch_size):
-        x = to_float(images[start:start + batch_size], model.dtype)
+    for start, x in batches(model, images, batch_size, binarization, rng):
         eps = rng.standard_normal((len(x), model.config["latent_dim"]), dtype=model.dtype)
         model.loss(x, training=False, eps=eps)
         log_likelihood[start:start + len(x)] = model.log_likelihood
@@ -31,3 +72,165 @@ def negative_elbo(model: VAE, images: np.ndarray, *, batch_size: int = 1000, see
     has no KL term, its reconstruction loss -log p(x | z))."""
     log_likelihood, kl = elbo_terms(model, images, batch_size=batch_size, seed=seed)
     return float(np.mean(kl - log_likelihood) if model.variational else -np.mean(log_likelihood))
+
+
+def log_normal(z: np.ndarray, mean: np.ndarray | float = 0.0, std: np.ndarray | float = 1.0) -> np.ndarray:
+    """log N(z; mean, diag(std^2)) summed over the last axis, in float64."""
+    standardized = (np.asarray(z, np.float64) - mean) / std
+    return -0.5 * np.sum(standardized ** 2 + LOG_2PI + 2 * np.log(std), axis=-1)
+
+
+def logsumexp(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log sum exp over ``axis``, shifted by the maximum so that no term overflows or underflows to 0."""
+    peak = np.max(values, axis=axis, keepdims=True)
+    return np.squeeze(peak, axis) + np.log(np.sum(np.exp(values - peak), axis=axis))
+
+
+def iwae_log_weights(model: VAE, x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x) for k samples per image: (B, k) float64.
+
+    The samples of all images are decoded in chunks of at most ROWS_PER_CHUNK rows.
+    """
+    mean, std = model.encode(x)
+    log_weights = np.empty((len(x), k))
+    samples_per_chunk = max(1, ROWS_PER_CHUNK // len(x))
+    for first in range(0, k, samples_per_chunk):
+        n = min(samples_per_chunk, k - first)
+        eps = rng.standard_normal((n, *mean.shape), dtype=model.dtype)        # (n, B, latent)
+        z = mean + std * eps
+        logits = model.decoder.forward(z.reshape(-1, z.shape[-1]), training=False)
+        log_likelihood = model.reconstruction.forward(logits, np.tile(x, (n, 1))).reshape(n, len(x))
+        # log p(z) - log q(z | x): the (z - mean) / std of q is eps itself
+        log_ratio = log_normal(z) - log_normal(eps, 0.0, 1.0) + np.sum(np.log(std.astype(np.float64)), axis=-1)
+        log_weights[:, first:first + n] = (log_likelihood + log_ratio).T
+    return log_weights
+
+
+def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int = 100, seed: int = 0,
+               binarization: str = "none", progress: bool = False) -> np.ndarray:
+    """Per-image IWAE estimate of -log p(x) with k importance samples: (N,) float64, in nats."""
+    if not model.variational:
+        raise UsageError("the plain autoencoder (--model ae) has no posterior: IWAE needs a VAE")
+    rng = np.random.default_rng(seed)
+    bound = np.empty(len(images))
+    with tqdm(total=len(images), disable=not progress, unit="image", desc=f"IWAE k={k}") as bar:
+        for start, x in batches(model, images, batch_size, binarization, rng):
+            bound[start:start + len(x)] = math.log(k) - logsumexp(iwae_log_weights(model, x, k, rng))
+            bar.update(len(x))
+    return bound
+
+
+def posterior_statistics(model: VAE, images: np.ndarray, *, batch_size: int = 1000,
+                         binarization: str = "none", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per latent dimension: the variance over the images of the posterior mean, and the mean KL. (D,) each."""
+    rng = np.random.default_rng(seed)
+    means, kl_per_dim = [], np.zeros(model.config["latent_dim"])
+    for _, x in batches(model, images, batch_size, binarization, rng):
+        mean, std = (a.astype(np.float64) for a in model.encode(x))
+        means.append(mean)
+        variance = std * std
+        kl_per_dim += 0.5 * np.sum(variance + mean * mean - np.log(VARIANCE_GUARD + variance) - 1, axis=0)
+    return np.var(np.concatenate(means), axis=0), kl_per_dim / len(images)
+
+
+def mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
+    """The mean and its standard error std / sqrt(N) (0 for a single value)."""
+    stderr = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+    return float(np.mean(values)), stderr
+
+
+def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int | None = None,
+             binarization: str = "none", batch_size: int = 100, seed: int = 0, progress: bool = False) -> dict:
+    """Every number of this module for ``images`` (uint8 rows), as a JSON-ready dict.
+
+    ``k = 0`` skips the IWAE pass; ``iwae_images`` limits it to the first that many images.
+    """
+    if k < 0:
+        raise UsageError(f"--k must be at least 1 (0 skips IWAE), got {k}")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    results: dict = {"images": len(images), "binarization": binarization, "seed": seed}
+    started = time.perf_counter()
+    log_likelihood, kl = elbo_terms(model, images, seed=seed, binarization=binarization)
+    results["reconstruction"], results["reconstruction_stderr"] = mean_and_stderr(-log_likelihood)
+    results["kl"], results["kl_stderr"] = mean_and_stderr(kl)
+    if model.variational:
+        results["negative_elbo"], results["negative_elbo_stderr"] = mean_and_stderr(kl - log_likelihood)
+        variances, kl_per_dim = posterior_statistics(model, images, binarization=binarization, seed=seed)
+        results["active_units"] = int(np.sum(variances > ACTIVE_UNIT_THRESHOLD))
+        results["posterior_mean_variance"] = variances.tolist()
+        results["kl_per_dim"] = kl_per_dim.tolist()
+    results["elbo_seconds"] = time.perf_counter() - started
+    if k and model.variational:
+        subset = images[:iwae_images] if iwae_images else images
+        started = time.perf_counter()
+        bound = iwae_bound(model, subset, k=k, batch_size=batch_size, seed=seed, binarization=binarization,
+                           progress=progress)
+        seconds = time.perf_counter() - started
+        results["iwae"], results["iwae_stderr"] = mean_and_stderr(bound)
+        results.update(iwae_k=k, iwae_images=len(subset), iwae_seconds=seconds,
+                       iwae_images_per_second=len(subset) / seconds)
+    return results
+
+
+def format_table(results: dict) -> str:
+    """The headline numbers as an aligned table: quantity, value, standard error (nats)."""
+    rows = [("reconstruction -log p(x|z)", "reconstruction"), ("KL(q(z|x) || p(z))", "kl"),
+            ("-ELBO", "negative_elbo")]
+    if "iwae" in results:
+        rows.append((f"IWAE -log p(x), k={results['iwae_k']}, {results['iwae_images']} images", "iwae"))
+    lines = [f"{'quantity':<48} {'nats':>10} {'± s.e.':>8}"]
+    lines += [f"{label:<48} {results[key]:>10.3f} {results[key + '_stderr']:>8.3f}"
+              for label, key in rows if key in results]
+    if "active_units" in results:
+        lines.append(f"{'active units (Var E_q[z_d] > 0.01)':<48} {results['active_units']:>10d} "
+                     f"of {len(results['kl_per_dim'])}")
+    return "\n".join(lines)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m numpyvae.evaluate",
+                    description="Test -ELBO with its terms, the IWAE bound on -log p(x), and active units "
+                                "of a trained checkpoint.")
+    parser.add_argument("checkpoint", help="a checkpoint.npz written by train.py")
+    parser.add_argument("--k", type=int, default=100, help="importance samples per image for IWAE (0 skips it)")
+    parser.add_argument("--iwae-images", type=int, default=None,
+                        help="use only the first this many images for IWAE (default: all)")
+    parser.add_argument("--binarize", choices=BINARIZATIONS, default="none",
+                        help="none: grey levels (the seed's); static: pixel > 0.5; dynamic: Bernoulli(pixel)")
+    parser.add_argument("--split", choices=("test", "train"), default="test", help="which images")
+    parser.add_argument("--dataset", choices=DATASETS, default=None,
+                        help="image set (default: the one the checkpoint was trained on)")
+    parser.add_argument("--data-dir", default=None, help="folder holding <dataset>/ (default: $NUMPYVAE_DATA_DIR, "
+                        "else ./data)")
+    parser.add_argument("--batch-size", type=int, default=100, help="images per IWAE batch")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation's own generator")
+    parser.add_argument("--json", default=None, help="write the results here (default: evaluation.json beside "
+                        "the checkpoint)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    if args.iwae_images is not None and args.iwae_images < 1:
+        raise UsageError(f"--iwae-images must be at least 1, got {args.iwae_images}")
+    model, checkpoint = load_model(args.checkpoint)
+    dataset_name = args.dataset or checkpoint.config.get("run", {}).get("dataset", "mnist")
+    dataset = load_dataset(dataset_name, args.data_dir, progress=not args.no_progress)
+    images = dataset.test_images if args.split == "test" else dataset.train_images
+    results = evaluate(model, images, k=args.k, iwae_images=args.iwae_images, binarization=args.binarize,
+                       batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
+    results.update(checkpoint=str(args.checkpoint), dataset=dataset_name, split=args.split, step=checkpoint.step)
+    print(format_table(results))
+    destination = Path(args.json) if args.json else Path(args.checkpoint).parent / "evaluation.json"
+    destination.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {destination}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(evaluate_command, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
