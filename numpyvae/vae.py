@@ -94,17 +94,18 @@ class VAE:
         logits = self.decoder.forward(z, training)
         self.log_likelihood = self.reconstruction.forward(logits, x)
         self.kl_divergence = self.kl.forward(self.z_mean, self.z_std)
-        self.example_losses = self._kl_weight() * self.kl_divergence - self.log_likelihood
+        self.example_losses = self.kl_term_weight() * self.kl_divergence - self.log_likelihood
         return float(self.example_losses.mean())
 
-    def _kl_weight(self) -> float:
+    def kl_term_weight(self) -> float:
+        """The weight of the KL term in the loss: ``kl_weight``, or 0 for the plain autoencoder."""
         return self.kl_weight if self.variational else 0.0
 
     def backward(self) -> None:
         """Fill ``grads`` with d loss / d param for the batch of the last ``loss`` call."""
         weight = 1 / len(self.eps)  # the loss is a mean over the batch
         grad_z = self.decoder.backward(self.reconstruction.backward(-weight))
-        kl_grad_mean, kl_grad_std = self.kl.backward(self._kl_weight() * weight)
+        kl_grad_mean, kl_grad_std = self.kl.backward(self.kl_term_weight() * weight)
         # z = z_mean + z_std * eps: the decoder's gradient reaches the mean as is, the std times eps
         grad_mean = grad_z + kl_grad_mean
         grad_std = grad_z * self.eps + kl_grad_std
