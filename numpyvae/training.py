@@ -25,10 +25,11 @@ from .checkpoint import Checkpoint, load_checkpoint, restore_params, save_checkp
 from .cli import Parser, run
 from .data import DATASETS, MiniBatcher, load_dataset, to_float
 from .errors import CheckpointError, NumericalError, UsageError
-from .evaluate import negative_elbo
+from .evaluate import evaluate, format_table, negative_elbo
 from .images import save_grid, save_image
 from .optim import SGD, Adam, Optimizer, clip_by_global_norm, global_norm
 from .vae import VAE
+from .visualize import write_all
 
 OPTIMIZERS = ("sgd", "adam")
 DTYPES = ("float32", "float64")
@@ -58,6 +59,9 @@ def build_parser() -> Parser:
     run.add_argument("--resume", metavar="CHECKPOINT", default=None,
                      help="continue the run saved in this checkpoint.npz")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and CI)")
+    run.add_argument("--eval-k", type=int, default=0, metavar="K",
+                     help="at the end, also estimate -log p(x) by the IWAE bound with K samples per test image "
+                          "(0: skip; 100 takes about 20 s)")
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=DATASETS, default="mnist", help="which image set")
     data.add_argument("--data-dir", default=None, help="folder holding <dataset>/ with the IDX files "
@@ -104,6 +108,7 @@ def validate(args: argparse.Namespace) -> None:
         (args.kl_weight >= 0, f"--kl-weight must be non-negative, got {args.kl_weight}"),
         (args.kl_warmup >= 0, f"--kl-warmup must be non-negative, got {args.kl_warmup}"),
         (args.clip_grad is None or args.clip_grad > 0, f"--clip-grad must be positive, got {args.clip_grad}"),
+        (args.eval_k >= 0, f"--eval-k must be non-negative, got {args.eval_k}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -294,11 +299,19 @@ def train(args: argparse.Namespace) -> dict:
     if stop.signal_name is not None:
         print(f"stopped by {stop.signal_name} after step {run.step}; checkpoint saved; resume with:\n"
               f"  python train.py --resume {checkpoint_path}", file=sys.stderr)
-    test_loss = negative_elbo(model, dataset.test_images)
+    # the final evaluation: -ELBO with its terms and active units (and IWAE with --eval-k), then the pictures
+    stopped = stop.signal_name is not None
+    results = evaluate(model, dataset.test_images, k=0 if stopped else args.eval_k, seed=0,
+                       progress=not args.no_progress)
+    (run.out / "evaluation.json").write_text(json.dumps(results, indent=2) + "\n")
+    if not stopped:
+        write_all(model, dataset, run.out, metrics=run.out / "metrics.csv", seed=args.seed)
+    test_loss = results["negative_elbo"] if model.variational else results["reconstruction"]
     label = "test -ELBO" if model.variational else "test reconstruction loss"
     summary = {"step": run.step, "test_loss": test_loss, "seconds": time.perf_counter() - started,
                "out": str(run.out), "stopped_by": stop.signal_name}
     (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(format_table(results))
     print(f"{label}: {test_loss:.2f} nats over {len(dataset.test_images)} test images; "
           f"{summary['seconds']:.1f} s; results in {run.out}")
     return summary

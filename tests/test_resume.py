@@ -4,6 +4,7 @@ Runs use the tiny dataset (20 training images) and a small network so that each 
 second; the subprocess tests run ``train.py`` itself, as a user would.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -161,3 +162,14 @@ def test_checkpoint_round_trip_is_exact(tmp_path):
     assert loaded.config == original.config and loaded.step == 7 and loaded.rng_state == original.rng_state
     np.testing.assert_array_equal(loaded.params["w"], original.params["w"])
     assert loaded.params["w"].dtype == np.float32
+
+
+def test_a_finished_run_leaves_its_evaluation_and_pictures(tiny_root, tmp_path):
+    assert train(tiny_root, tmp_path / "run", "--steps", "3", "--eval-k", "5") == 0
+    out = tmp_path / "run"
+    results = json.loads((out / "evaluation.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert results["iwae_k"] == 5 and results["negative_elbo"] == summary["test_loss"]
+    for name in ("curves.png", "reconstruction_pairs.png", "prior_samples.png", "interpolations.png",
+                 "checkpoint.npz", "metrics.csv", "input.png", "3.png", "z_3.png"):
+        assert (out / name).is_file(), name
