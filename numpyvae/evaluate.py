@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import load_model
-from .cli import Parser, run
-from .data import DATASETS, load_dataset, to_float
+from .cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
+from .data import to_float
 from .errors import UsageError
 from .losses import VARIANCE_GUARD
 from .vae import VAE
@@ -192,17 +191,13 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m numpyvae.evaluate",
                     description="Test -ELBO with its terms, the IWAE bound on -log p(x), and active units "
                                 "of a trained checkpoint.")
-    parser.add_argument("checkpoint", help="a checkpoint.npz written by train.py")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--k", type=int, default=100, help="importance samples per image for IWAE (0 skips it)")
     parser.add_argument("--iwae-images", type=int, default=None,
                         help="use only the first this many images for IWAE (default: all)")
     parser.add_argument("--binarize", choices=BINARIZATIONS, default="none",
                         help="none: grey levels (the seed's); static: pixel > 0.5; dynamic: Bernoulli(pixel)")
     parser.add_argument("--split", choices=("test", "train"), default="test", help="which images")
-    parser.add_argument("--dataset", choices=DATASETS, default=None,
-                        help="image set (default: the one the checkpoint was trained on)")
-    parser.add_argument("--data-dir", default=None, help="folder holding <dataset>/ (default: $NUMPYVAE_DATA_DIR, "
-                        "else ./data)")
     parser.add_argument("--batch-size", type=int, default=100, help="images per IWAE batch")
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation's own generator")
     parser.add_argument("--json", default=None, help="write the results here (default: evaluation.json beside "
@@ -214,13 +209,11 @@ def build_parser() -> Parser:
 def evaluate_command(args: argparse.Namespace) -> int:
     if args.iwae_images is not None and args.iwae_images < 1:
         raise UsageError(f"--iwae-images must be at least 1, got {args.iwae_images}")
-    model, checkpoint = load_model(args.checkpoint)
-    dataset_name = args.dataset or checkpoint.config.get("run", {}).get("dataset", "mnist")
-    dataset = load_dataset(dataset_name, args.data_dir, progress=not args.no_progress)
+    model, checkpoint, dataset = load_checkpoint_and_data(args, progress=not args.no_progress)
     images = dataset.test_images if args.split == "test" else dataset.train_images
     results = evaluate(model, images, k=args.k, iwae_images=args.iwae_images, binarization=args.binarize,
                        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
-    results.update(checkpoint=str(args.checkpoint), dataset=dataset_name, split=args.split, step=checkpoint.step)
+    results.update(checkpoint=str(args.checkpoint), dataset=dataset.name, split=args.split, step=checkpoint.step)
     print(format_table(results))
     destination = Path(args.json) if args.json else Path(args.checkpoint).parent / "evaluation.json"
     destination.write_text(json.dumps(results, indent=2) + "\n")

@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .checkpoint import load_model
-from .cli import Parser, run
-from .data import DATASETS, Dataset, load_dataset, to_float
+from .cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
+from .data import Dataset, to_float
 from .errors import DataError
 from .images import save_grid
 from .vae import VAE
@@ -246,24 +245,18 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m numpyvae.visualize",
                     description="Draw a trained model: loss curves, reconstructions, prior samples, "
                                 "interpolations and, for a 2-D latent space, its manifold and the test set in it.")
-    parser.add_argument("checkpoint", help="a checkpoint.npz written by train.py")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--out", default=None, help="folder for the PNGs (default: the checkpoint's folder)")
     parser.add_argument("--metrics", default=None, help="metrics.csv to plot (default: the one beside the "
                         "checkpoint; skipped when there is none)")
-    parser.add_argument("--dataset", choices=DATASETS, default=None,
-                        help="image set (default: the one the checkpoint was trained on)")
-    parser.add_argument("--data-dir", default=None, help="folder holding <dataset>/ (default: $NUMPYVAE_DATA_DIR, "
-                        "else ./data)")
     parser.add_argument("--pairs", type=int, default=8, help="test images shown with their reconstructions")
     parser.add_argument("--seed", type=int, default=0, help="which test images and prior draws")
     return parser
 
 
 def visualize_command(args: argparse.Namespace) -> int:
-    model, checkpoint = load_model(args.checkpoint)
+    model, _, dataset = load_checkpoint_and_data(args)
     folder = Path(args.checkpoint).parent
-    dataset = load_dataset(args.dataset or checkpoint.config.get("run", {}).get("dataset", "mnist"), args.data_dir,
-                           progress=False)
     metrics = Path(args.metrics) if args.metrics else folder / "metrics.csv"
     if not metrics.is_file():
         print(f"note: no {metrics}; skipping the loss curves", file=sys.stderr)
