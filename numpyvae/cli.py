@@ -13,11 +13,20 @@ from .errors import NumpyvaeError, UsageError
 from .vae import VAE
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" to a flag's help unless the help already explains its default or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if "default" in (action.help or "") or action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser that shows every default in --help and reports a bad flag in one line, exit 2."""
 
     def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
         super().__init__(**kwargs)
 
     def error(self, message: str) -> NoReturn:
