@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .checkpoint import Checkpoint, load_checkpoint, restore_params, save_checkpoint
 from .cli import Parser, run
-from .data import DATASETS, MiniBatcher, load_dataset, to_float
+from .data import DATASETS, Dataset, MiniBatcher, load_dataset, to_float
 from .errors import CheckpointError, NumericalError, UsageError
 from .evaluate import evaluate, format_table, negative_elbo
 from .images import save_grid, save_image
@@ -36,6 +36,7 @@ DTYPES = ("float32", "float64")
 TEST_IMAGE = 6  # the seed's input.png is test image 6
 GRID = 64  # 8x8 grids of reconstructions and prior samples
 CHECKPOINT_NAME = "checkpoint.npz"
+DEFAULT_STEPS = 10_000  # the seed's run
 # settings that define the run; on --resume they come from the checkpoint, not the command line
 RUN_SETTINGS = ("dataset", "seed", "dtype", "batch_size", "optimizer", "lr", "momentum", "nesterov",
                 "latent_dim", "hidden_dims", "keep_prob", "model", "reconstruction", "kl_weight", "kl_warmup",
@@ -46,8 +47,9 @@ def build_parser() -> Parser:
     parser = Parser(prog="python train.py",
                     description="Train the seed's variational autoencoder on MNIST in NumPy, every gradient by hand.")
     run = parser.add_argument_group("run")
-    run.add_argument("--steps", type=int, default=10_000, help="total training steps (on --resume: the total "
-                     "to reach, counting the steps already taken)")
+    run.add_argument("--steps", type=int, default=None, help=f"total training steps (default: {DEFAULT_STEPS:,}; "
+                     "on --resume: the total to reach, counting the steps already taken; without it, the run's "
+                     "own target)")
     run.add_argument("--epochs", type=float, default=None,
                      help="train for this many passes over the training set instead of --steps")
     run.add_argument("--seed", type=int, default=0, help="seed for the weights, dropout, noise and data order")
@@ -94,7 +96,7 @@ def build_parser() -> Parser:
 def validate(args: argparse.Namespace) -> None:
     """Raise UsageError naming the first flag out of range."""
     checks = [
-        (args.steps >= 1, "--steps must be at least 1"),
+        (args.steps is None or args.steps >= 1, "--steps must be at least 1"),
         (args.epochs is None or args.epochs > 0, "--epochs must be positive"),
         (args.log_every >= 1, "--log-every must be at least 1"),
         (args.checkpoint_every >= 1, "--checkpoint-every must be at least 1"),
@@ -174,11 +176,13 @@ class Run:
     optimizer: Optimizer
     batcher: MiniBatcher
     step: int
+    total_steps: int
     out: Path
 
     def checkpoint(self) -> Checkpoint:
         settings = {key: getattr(self.args, key) for key in RUN_SETTINGS}
-        return Checkpoint(config={"model": self.model.config, "run": settings}, step=self.step,
+        return Checkpoint(config={"model": self.model.config, "run": settings, "total_steps": self.total_steps},
+                          step=self.step,
                           rng_state=self.model.rng.bit_generator.state, params=self.model.params,
                           optimizer=self.optimizer.state_dict(), batcher=self.batcher.state_dict())
 
@@ -192,6 +196,8 @@ def load_resumed(args: argparse.Namespace) -> Checkpoint | None:
     if not isinstance(settings, dict) or not set(settings) <= set(RUN_SETTINGS):
         raise CheckpointError(f"{args.resume} holds no training run's settings; it cannot be resumed")
     vars(args).update(settings)
+    if args.steps is None and args.epochs is None:  # no new target given: carry on to the run's own
+        args.steps = saved.config.get("total_steps")
     try:
         validate(args)
     except (UsageError, TypeError) as error:
@@ -209,7 +215,11 @@ def start_run(args: argparse.Namespace, saved: Checkpoint | None, train_images: 
         raise UsageError(f"--batch-size {args.batch_size} is larger than the {len(train_images)} training images")
     batcher = MiniBatcher(train_images, args.batch_size, model.rng, model.dtype)
     out = Path(args.out) if args.out else (Path(args.resume).parent if saved else new_run_folder(args.dataset))
-    run = Run(args, model, optimizer, batcher, step=0, out=out)
+    if args.epochs:
+        total_steps = round(args.epochs * batcher.steps_per_epoch)
+    else:
+        total_steps = args.steps if args.steps is not None else DEFAULT_STEPS
+    run = Run(args, model, optimizer, batcher, step=0, total_steps=total_steps, out=out)
     if saved is not None:
         restore(run, saved, args.resume)
     return run
@@ -259,21 +269,26 @@ class Reporter:
 
 
 def train(args: argparse.Namespace) -> dict:
-    """Run the training loop; returns a summary (final test loss, wall time, output folder)."""
+    """Run the training loop, then the final evaluation; returns a summary (test loss, wall time, folder)."""
     started = time.perf_counter()
     validate(args)
     saved = load_resumed(args)  # before the data: a bad checkpoint should not wait for a download
     dataset = load_dataset(args.dataset, args.data_dir, download=not args.no_download, progress=not args.no_progress)
     run = start_run(args, saved, dataset.train_images)
-    total_steps = round(args.epochs * run.batcher.steps_per_epoch) if args.epochs else args.steps
-    reporter = Reporter(run, dataset.test_images)
-    model, optimizer = run.model, run.optimizer
+    stopped_by = run_steps(run, Reporter(run, dataset.test_images))
+    return finish(run, dataset, stopped_by, time.perf_counter() - started)
+
+
+def run_steps(run: Run, reporter: Reporter) -> str | None:
+    """Train up to ``run.total_steps``, reporting and checkpointing on schedule; the name of the signal that
+    stopped it early, if any. The checkpoint on disk is up to date when it returns."""
+    args, model, optimizer = run.args, run.model, run.optimizer
     checkpoint_path = run.out / CHECKPOINT_NAME
     loss_sum, loss_count = 0.0, 0
-    progress = tqdm(total=total_steps, initial=run.step, disable=args.no_progress, unit="step",
+    progress = tqdm(total=run.total_steps, initial=run.step, disable=args.no_progress, unit="step",
                     dynamic_ncols=True, desc="training")
     with StopRequest() as stop:
-        while run.step < total_steps and stop.signal_name is None:
+        while run.step < run.total_steps and stop.signal_name is None:
             model.kl_weight = kl_weight_at(run.step + 1, args)
             with np.errstate(all="ignore"):  # check_finite reports a blow-up better than NumPy's warnings
                 loss = model.loss(run.batcher.next_batch())
@@ -287,7 +302,7 @@ def train(args: argparse.Namespace) -> dict:
             progress.update()
             if run.step % 50 == 0:
                 progress.set_postfix(loss=f"{loss:.2f}", refresh=False)
-            if run.step % args.log_every == 0 or run.step == total_steps:
+            if run.step % args.log_every == 0 or run.step == run.total_steps:
                 train_loss = loss_sum / loss_count
                 test_loss = reporter.report(run.step, train_loss)
                 progress.write(f"step: {run.step} loss: {train_loss:.4f} test: {test_loss:.4f}")
@@ -299,19 +314,27 @@ def train(args: argparse.Namespace) -> dict:
     if stop.signal_name is not None:
         print(f"stopped by {stop.signal_name} after step {run.step}; checkpoint saved; resume with:\n"
               f"  python train.py --resume {checkpoint_path}", file=sys.stderr)
-    # the final evaluation: -ELBO with its terms and active units (and IWAE with --eval-k), then the pictures
-    stopped = stop.signal_name is not None
-    results = evaluate(model, dataset.test_images, k=0 if stopped else args.eval_k, seed=0,
-                       progress=not args.no_progress)
+    return stop.signal_name
+
+
+def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: float) -> dict:
+    """The final evaluation (evaluation.json; IWAE with --eval-k), the pictures, and summary.json.
+
+    A run stopped by a signal gets only the quick -ELBO: whoever pressed Ctrl-C wants it to end.
+    """
+    started = time.perf_counter()
+    model = run.model
+    results = evaluate(model, dataset.test_images, k=0 if stopped_by else run.args.eval_k, seed=0,
+                       progress=not run.args.no_progress)
     (run.out / "evaluation.json").write_text(json.dumps(results, indent=2) + "\n")
-    if not stopped:
-        write_all(model, dataset, run.out, metrics=run.out / "metrics.csv", seed=args.seed)
+    if not stopped_by:
+        write_all(model, dataset, run.out, metrics=run.out / "metrics.csv", seed=run.args.seed)
     test_loss = results["negative_elbo"] if model.variational else results["reconstruction"]
-    label = "test -ELBO" if model.variational else "test reconstruction loss"
-    summary = {"step": run.step, "test_loss": test_loss, "seconds": time.perf_counter() - started,
-               "out": str(run.out), "stopped_by": stop.signal_name}
+    summary = {"step": run.step, "test_loss": test_loss, "seconds": seconds_so_far + time.perf_counter() - started,
+               "out": str(run.out), "stopped_by": stopped_by}
     (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(format_table(results))
+    label = "test -ELBO" if model.variational else "test reconstruction loss"
     print(f"{label}: {test_loss:.2f} nats over {len(dataset.test_images)} test images; "
           f"{summary['seconds']:.1f} s; results in {run.out}")
     return summary

@@ -62,6 +62,16 @@ def test_resume_restores_the_saved_settings_over_the_command_line(tiny_root, tmp
     assert saved.step == 5 and saved.config["run"]["lr"] == 0.01
 
 
+def test_resume_without_steps_keeps_the_runs_own_target(tiny_root, tmp_path):
+    assert train(tiny_root, tmp_path / "run", "--steps", "6") == 0  # far below the default 10,000
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    assert main(["--resume", str(checkpoint), "--data-dir", tiny_root, "--no-progress", "--no-download"]) == 0
+    assert load_checkpoint(checkpoint).step == 6
+    assert main(["--resume", str(checkpoint), "--steps", "9", "--data-dir", tiny_root, "--no-progress",
+                 "--no-download"]) == 0
+    assert load_checkpoint(checkpoint).step == 9 and load_checkpoint(checkpoint).config["total_steps"] == 9
+
+
 def launch(root, out, *flags):
     return subprocess.Popen([sys.executable, str(REPO / "train.py"), "--data-dir", root, "--out", str(out),
                              *SMALL_RUN, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -100,8 +110,8 @@ def test_sigkill_at_a_random_moment_then_resume_matches_an_uninterrupted_run(tin
     assert process.returncode == -signal.SIGKILL  # killed mid-run, not finished
     saved = load_checkpoint(checkpoint)  # whatever the moment, the file on disk is a whole checkpoint
     assert 100 <= saved.step < 4000 and saved.step % 100 == 0
-    assert main(["--resume", str(checkpoint), *steps, "--data-dir", tiny_root, "--no-progress",
-                 "--no-download"]) == 0
+    # no --steps: the resumed run carries on to its own target of 4000
+    assert main(["--resume", str(checkpoint), "--data-dir", tiny_root, "--no-progress", "--no-download"]) == 0
     assert train(tiny_root, tmp_path / "whole", *steps) == 0
     assert_same_state(tmp_path / "whole" / "checkpoint.npz", checkpoint)
 
