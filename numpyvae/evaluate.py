@@ -18,6 +18,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from .cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
 from .data import to_float
 from .errors import UsageError
-from .losses import VARIANCE_GUARD
+from .losses import kl_per_dimension
 from .vae import VAE
 
 BINARIZATIONS = ("none", "static", "dynamic")
@@ -53,17 +54,41 @@ def batches(model: VAE, images: np.ndarray, batch_size: int, binarization: str, 
         yield start, binarize(to_float(images[start:start + batch_size], model.dtype), binarization, rng)
 
 
+@dataclass
+class PosteriorPass:
+    """One pass over the images, dropout off, one z ~ q(z | x) per image."""
+
+    log_likelihood: np.ndarray  # (N,) log p(x | z)
+    kl: np.ndarray              # (N,) KL(q(z | x) || p(z))
+    means: np.ndarray           # (N, D) the posterior means E_q[z]
+    kl_per_dim: np.ndarray      # (D,) each latent dimension's KL, averaged over the images
+
+
+def posterior_pass(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
+                   binarization: str = "none") -> PosteriorPass:
+    """Everything the ELBO and the active units need, from one pass through the model (float64 results)."""
+    rng = np.random.default_rng(seed)
+    latent_dim = model.config["latent_dim"]
+    result = PosteriorPass(np.empty(len(images)), np.empty(len(images)), np.empty((len(images), latent_dim)),
+                           np.zeros(latent_dim))
+    for start, x in batches(model, images, batch_size, binarization, rng):
+        eps = rng.standard_normal((len(x), latent_dim), dtype=model.dtype)
+        model.loss(x, training=False, eps=eps)
+        rows = slice(start, start + len(x))
+        result.log_likelihood[rows] = model.log_likelihood
+        result.kl[rows] = model.kl_divergence
+        result.means[rows] = model.z_mean
+        result.kl_per_dim += kl_per_dimension(model.z_mean.astype(np.float64),
+                                              model.z_std.astype(np.float64)).sum(axis=0)
+    result.kl_per_dim /= len(images)
+    return result
+
+
 def elbo_terms(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
                binarization: str = "none") -> tuple[np.ndarray, np.ndarray]:
     """Per-image log p(x | z) and KL(q(z | x) || p(z)), both (N,) float64, one z per image, dropout off."""
-    rng = np.random.default_rng(seed)
-    log_likelihood, kl = np.empty(len(images)), np.empty(len(images))
-    for start, x in batches(model, images, batch_size, binarization, rng):
-        eps = rng.standard_normal((len(x), model.config["latent_dim"]), dtype=model.dtype)
-        model.loss(x, training=False, eps=eps)
-        log_likelihood[start:start + len(x)] = model.log_likelihood
-        kl[start:start + len(x)] = model.kl_divergence
-    return log_likelihood, kl
+    terms = posterior_pass(model, images, batch_size=batch_size, seed=seed, binarization=binarization)
+    return terms.log_likelihood, terms.kl
 
 
 def negative_elbo(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0) -> float:
@@ -122,14 +147,8 @@ def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int 
 def posterior_statistics(model: VAE, images: np.ndarray, *, batch_size: int = 1000,
                          binarization: str = "none", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Per latent dimension: the variance over the images of the posterior mean, and the mean KL. (D,) each."""
-    rng = np.random.default_rng(seed)
-    means, kl_per_dim = [], np.zeros(model.config["latent_dim"])
-    for _, x in batches(model, images, batch_size, binarization, rng):
-        mean, std = (a.astype(np.float64) for a in model.encode(x))
-        means.append(mean)
-        variance = std * std
-        kl_per_dim += 0.5 * np.sum(variance + mean * mean - np.log(VARIANCE_GUARD + variance) - 1, axis=0)
-    return np.var(np.concatenate(means), axis=0), kl_per_dim / len(images)
+    terms = posterior_pass(model, images, batch_size=batch_size, seed=seed, binarization=binarization)
+    return np.var(terms.means, axis=0), terms.kl_per_dim
 
 
 def mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
@@ -150,15 +169,15 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     results: dict = {"images": len(images), "binarization": binarization, "seed": seed}
     started = time.perf_counter()
-    log_likelihood, kl = elbo_terms(model, images, seed=seed, binarization=binarization)
-    results["reconstruction"], results["reconstruction_stderr"] = mean_and_stderr(-log_likelihood)
-    results["kl"], results["kl_stderr"] = mean_and_stderr(kl)
+    terms = posterior_pass(model, images, seed=seed, binarization=binarization)
+    results["reconstruction"], results["reconstruction_stderr"] = mean_and_stderr(-terms.log_likelihood)
+    results["kl"], results["kl_stderr"] = mean_and_stderr(terms.kl)
     if model.variational:
-        results["negative_elbo"], results["negative_elbo_stderr"] = mean_and_stderr(kl - log_likelihood)
-        variances, kl_per_dim = posterior_statistics(model, images, binarization=binarization, seed=seed)
+        results["negative_elbo"], results["negative_elbo_stderr"] = mean_and_stderr(terms.kl - terms.log_likelihood)
+        variances = np.var(terms.means, axis=0)
         results["active_units"] = int(np.sum(variances > ACTIVE_UNIT_THRESHOLD))
         results["posterior_mean_variance"] = variances.tolist()
-        results["kl_per_dim"] = kl_per_dim.tolist()
+        results["kl_per_dim"] = terms.kl_per_dim.tolist()
     results["elbo_seconds"] = time.perf_counter() - started
     if k and model.variational:
         subset = images[:iwae_images] if iwae_images else images

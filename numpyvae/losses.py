@@ -87,6 +87,12 @@ class GaussianLogLikelihood:
 RECONSTRUCTIONS = {"bernoulli": BernoulliLogLikelihood, "mse": GaussianLogLikelihood}
 
 
+def kl_per_dimension(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Each latent dimension's 0.5 * (std^2 + mean^2 - log(1e-8 + std^2) - 1): (B, D), summed by GaussianKL."""
+    variance = std * std
+    return 0.5 * (variance + mean * mean - np.log(VARIANCE_GUARD + variance) - 1)
+
+
 class GaussianKL:
     """KL(N(mean, std^2) || N(0, 1)) summed over latent dimensions, in the seed's guarded form:
 
@@ -96,9 +102,8 @@ class GaussianKL:
 
     def forward(self, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
         self.mean, self.std = mean, std
-        variance = std * std
-        self.guarded_variance = VARIANCE_GUARD + variance
-        return 0.5 * (variance + mean * mean - np.log(self.guarded_variance) - 1).sum(axis=1)
+        self.guarded_variance = VARIANCE_GUARD + std * std
+        return kl_per_dimension(mean, std).sum(axis=1)
 
     def backward(self, grad_out) -> tuple[np.ndarray, np.ndarray]:
         g = _per_example(grad_out, self.mean)

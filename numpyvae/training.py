@@ -244,13 +244,12 @@ class Reporter:
     def __init__(self, run: Run, test_images: np.ndarray) -> None:
         self.run, self.test_images = run, test_images
         model = run.model
-        self.first_images = to_float(test_images[:GRID], model.dtype)
-        self.test_image = self.first_images[TEST_IMAGE:TEST_IMAGE + 1]
+        self.first_images = to_float(test_images[:GRID], model.dtype)  # test image 6 among them
         # the same prior draws at every report, so the pictures show the model changing, not the noise
         self.prior_z = np.random.default_rng(run.args.seed + 1).standard_normal(
             (GRID, model.config["latent_dim"])).astype(model.dtype)
         run.out.mkdir(parents=True, exist_ok=True)
-        save_image(self.test_image[0], run.out / "input.png")
+        save_image(self.first_images[TEST_IMAGE], run.out / "input.png")
         save_grid(self.first_images, run.out / "input_grid.png", columns=8)
         self.metrics = run.out / "metrics.csv"
         if not self.metrics.exists():
@@ -259,10 +258,11 @@ class Reporter:
     def report(self, step: int, train_loss: float) -> float:
         model, out = self.run.model, self.run.out
         test_loss = negative_elbo(model, self.test_images)
-        save_image(model.reconstruct(self.test_image)[0], out / f"{step}.png")
-        save_image(model.decode(self.prior_z[:1])[0], out / f"z_{step}.png")
-        save_grid(model.reconstruct(self.first_images), out / f"reconstructions_{step}.png", columns=8)
-        save_grid(model.decode(self.prior_z), out / f"samples_{step}.png", columns=8)
+        reconstructions, samples = model.reconstruct(self.first_images), model.decode(self.prior_z)
+        save_image(reconstructions[TEST_IMAGE], out / f"{step}.png")  # the seed's two pictures come from
+        save_image(samples[0], out / f"z_{step}.png")                  # the grids' own rows
+        save_grid(reconstructions, out / f"reconstructions_{step}.png", columns=8)
+        save_grid(samples, out / f"samples_{step}.png", columns=8)
         with open(self.metrics, "a", newline="") as file:
             csv.writer(file).writerow([step, f"{train_loss:.4f}", f"{test_loss:.4f}"])
         return test_loss
