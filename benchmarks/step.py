@@ -4,7 +4,9 @@
     python -m benchmarks.step --batch 128 --dtype float32 --rounds 30
 
 A step is loss + backward + optimizer update (plain SGD, lr 0.001, dropout on). The floor is only the
-matrix products such a step needs, on arrays of the same shapes: no activation, no loss, no update.
+matrix products such a step needs, on arrays of the same shapes: no activation, no loss, no update. The
+bound is the floor plus the element-wise work no NumPy step of this model can skip (see ``bound_step``):
+the least a NumPy implementation could take.
 PyTorch runs the same model (the same initial weights, the seed's loss with the clip done on the
 logits, torch.optim.SGD) when torch is importable; otherwise its column says so.
 
@@ -23,6 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from numpyvae.cli import Parser
 from numpyvae.optim import SGD
 from numpyvae.vae import VAE
 
@@ -76,6 +79,37 @@ def floor_step(batch_size: int, dtype) -> Callable[[], None]:
     def step() -> None:
         for left, right, out in operands:
             np.matmul(left, right, out=out)
+    return step
+
+
+def bound_step(batch_size: int, dtype) -> Callable[[], None]:
+    """The floor plus only the element-wise work that every NumPy training step of this model must do.
+
+    That is: one exponential per hidden unit (the two ELUs' e^x, and the two tanh at their cheapest, as
+    1 - 2 / (1 + e^2x)); the output's sigmoid (one exponential) and the log in its log-likelihood; the
+    random bits of the four dropout masks and the latent noise; and the SGD update of every parameter.
+    Every other pass (bias adds, mask products, the backward passes of the activations, the loss sums)
+    is left out, so a real step can only be slower than this.
+    """
+    products = floor_step(batch_size, dtype)
+    model = VAE(dtype=dtype)
+    optimizer = SGD(model.params, lr=LR)
+    rng = np.random.default_rng(0)
+    first, second = model.config["hidden_dims"]
+    hidden = [rng.standard_normal((batch_size, width)).astype(dtype) for width in (first, second, second, first)]
+    logits = rng.standard_normal((batch_size, model.config["input_dim"])).astype(dtype)
+    probabilities = rng.uniform(0.01, 1, logits.shape).astype(dtype)
+    bits = model.rng.bit_generator
+
+    def step() -> None:
+        products()
+        for units in hidden:
+            np.exp(units)
+            bits.random_raw(-(-units.size // 4))  # 16 bits per unit, as numpyvae's Dropout draws them
+        np.exp(logits)
+        np.log(probabilities)
+        model.rng.standard_normal((batch_size, model.config["latent_dim"]), dtype=dtype)
+        optimizer.step(model.grads)
     return step
 
 
@@ -157,8 +191,8 @@ def threads_note() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.step", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m benchmarks.step", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, nargs="+", default=[32, 128, 512],
                         help="batch sizes (default: 32 128 512)")
     parser.add_argument("--dtype", nargs="+", default=["float32", "float64"], choices=["float32", "float64"],
@@ -166,26 +200,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds per setting (default: 20)")
     parser.add_argument("--block", type=int, default=10, help="steps per contender per round (default: 10)")
     args = parser.parse_args(argv)
+    if min(args.batch + [args.rounds, args.block]) < 1:
+        parser.error("--batch, --rounds and --block must be positive")
 
     print(threads_note())
-    header = f"{'batch':>5} {'dtype':>7} | {'numpyvae ms':>13} | {'floor ms':>13} | {'pytorch ms':>13} | " \
-             f"{'nv/floor':>8} | {'nv/torch':>8}"
+    columns = ("numpyvae", "floor", "bound", "pytorch")
+    ratios = {"nv/floor": ("numpyvae", "floor"), "bound/floor": ("bound", "floor"),
+              "nv/torch": ("numpyvae", "pytorch")}
+    header = f"{'batch':>5} {'dtype':>7} | " + " | ".join(f"{name + ' ms':>13}" for name in columns) + " | " + \
+        " | ".join(f"{label:>11}" for label in ratios)
     print(header)
     print("-" * len(header))
     for dtype in args.dtype:
         for batch_size in args.batch:
-            contenders = {"numpyvae": numpyvae_step(batch_size, dtype), "floor": floor_step(batch_size, dtype)}
+            contenders = {"numpyvae": numpyvae_step(batch_size, dtype), "floor": floor_step(batch_size, dtype),
+                          "bound": bound_step(batch_size, dtype)}
             torch_contender = torch_step(batch_size, dtype)
             if torch_contender is not None:
                 contenders["pytorch"] = torch_contender
             results = {name: summary(times) for name, times in
                        measure(contenders, args.rounds, args.block).items()}
             cells = [f"{results[name][0]:7.2f} ±{results[name][1]:4.2f}" if name in results else f"{'-':>13}"
-                     for name in ("numpyvae", "floor", "pytorch")]
-            versus_torch = f"{results['numpyvae'][0] / results['pytorch'][0]:8.2f}" if "pytorch" in results \
-                else f"{'-':>8}"
-            print(f"{batch_size:>5} {dtype:>7} | " + " | ".join(cells) +
-                  f" | {results['numpyvae'][0] / results['floor'][0]:8.2f} | {versus_torch}", flush=True)
+                     for name in columns]
+            cells += [f"{results[top][0] / results[bottom][0]:11.2f}" if bottom in results else f"{'-':>11}"
+                      for top, bottom in ratios.values()]
+            print(f"{batch_size:>5} {dtype:>7} | " + " | ".join(cells), flush=True)
     return 0
 
 
