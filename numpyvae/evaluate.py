@@ -63,6 +63,11 @@ class PosteriorPass:
     means: np.ndarray           # (N, D) the posterior means E_q[z]
     kl_per_dim: np.ndarray      # (D,) each latent dimension's KL, averaged over the images
 
+    @property
+    def mean_variance(self) -> np.ndarray:
+        """(D,) each dimension's variance over the images of its posterior mean; active above ACTIVE_UNIT_THRESHOLD."""
+        return np.var(self.means, axis=0)
+
 
 def posterior_pass(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
                    binarization: str = "none") -> PosteriorPass:
@@ -148,7 +153,7 @@ def posterior_statistics(model: VAE, images: np.ndarray, *, batch_size: int = 10
                          binarization: str = "none", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Per latent dimension: the variance over the images of the posterior mean, and the mean KL. (D,) each."""
     terms = posterior_pass(model, images, batch_size=batch_size, seed=seed, binarization=binarization)
-    return np.var(terms.means, axis=0), terms.kl_per_dim
+    return terms.mean_variance, terms.kl_per_dim
 
 
 def mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
@@ -174,7 +179,7 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
     results["kl"], results["kl_stderr"] = mean_and_stderr(terms.kl)
     if model.variational:
         results["negative_elbo"], results["negative_elbo_stderr"] = mean_and_stderr(terms.kl - terms.log_likelihood)
-        variances = np.var(terms.means, axis=0)
+        variances = terms.mean_variance
         results["active_units"] = int(np.sum(variances > ACTIVE_UNIT_THRESHOLD))
         results["posterior_mean_variance"] = variances.tolist()
         results["kl_per_dim"] = terms.kl_per_dim.tolist()

@@ -102,9 +102,8 @@ class GaussianKL:
 
     def forward(self, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
         self.mean, self.std = mean, std
-        self.guarded_variance = VARIANCE_GUARD + std * std
         return kl_per_dimension(mean, std).sum(axis=1)
 
     def backward(self, grad_out) -> tuple[np.ndarray, np.ndarray]:
         g = _per_example(grad_out, self.mean)
-        return g * self.mean, g * (self.std - self.std / self.guarded_variance)
+        return g * self.mean, g * (self.std - self.std / (VARIANCE_GUARD + self.std * self.std))
