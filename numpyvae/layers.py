@@ -152,10 +152,12 @@ class Softplus(Layer):
 
 
 class Dropout(Layer):
-    """Inverted dropout, as ``tf.nn.dropout(x, keep_prob)``: y = x * m / keep_prob, m ~ Bernoulli(keep_prob).
+    """Inverted dropout, as ``tf.nn.dropout(x, keep_prob)``: y = x * m / q, m ~ Bernoulli(q).
 
-    Kept units are scaled by 1/keep_prob so that E[y] = x and evaluation needs no rescaling: with
-    ``training=False`` the layer is the identity.   dy/dx = m / keep_prob.
+    The mask compares 16 random bits with a threshold t, so the probability it really keeps a unit is
+    q = t / 2^16, the multiple of 2^-16 nearest ``keep_prob`` (0.9 -> 0.899994). Kept units are scaled by
+    1/q, the reciprocal of that probability, so that E[y] = x exactly and evaluation needs no rescaling:
+    with ``training=False`` the layer is the identity.   dy/dx = m / q.
     """
 
     def __init__(self, keep_prob: float, *, rng: np.random.Generator | None = None) -> None:
@@ -164,7 +166,8 @@ class Dropout(Layer):
             raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob}")
         self.keep_prob = keep_prob
         # the keep probability becomes a multiple of 2^-16 (0.9 -> 0.899994); keep_prob 1 never draws
-        self.threshold = np.uint16(min(round(keep_prob * 2**16), 2**16 - 1))
+        self.threshold = np.uint16(min(max(round(keep_prob * 2**16), 1), 2**16 - 1))
+        self.mask_prob = int(self.threshold) / 2**16  # the probability the mask really keeps a unit
         self.rng = np.random.default_rng() if rng is None else rng
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
@@ -174,8 +177,8 @@ class Dropout(Layer):
         # 16 random bits per unit, kept when below keep_prob * 2^16: four units per draw from the
         # generator make the mask a third of the cost of uniform floats
         bits = self.rng.bit_generator.random_raw(-(-x.size // 4)).view(np.uint16)[:x.size].reshape(x.shape)
-        # the mask already holds the 1/keep_prob scale, so forward and backward are one product each
-        self.scaled_mask = np.multiply(bits < self.threshold, 1 / self.keep_prob, dtype=x.dtype)
+        # the mask already holds the 1/q scale, so forward and backward are one product each
+        self.scaled_mask = np.multiply(bits < self.threshold, 1 / self.mask_prob, dtype=x.dtype)
         return x * self.scaled_mask
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
