@@ -14,7 +14,6 @@ comes from a generator of its own (``seed``), so evaluating never disturbs a tra
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -27,12 +26,16 @@ from tqdm import tqdm
 from .cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
 from .data import to_float
 from .errors import UsageError
-from .losses import kl_per_dimension
+from .files import check_file_destination, write_json
+from .losses import LOG_2PI, kl_per_dimension
 from .vae import VAE
 
 BINARIZATIONS = ("none", "static", "dynamic")
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: a unit is active when Var_x E_q[z_d] exceeds 0.01
-LOG_2PI = math.log(2 * math.pi)
+# what the numbers bound: every one is a bound on -log p(x) in nats, under the model's own p(x | z)
+LIKELIHOODS = {"bernoulli": "Bernoulli over pixels (the seed's clipped probabilities): bounds on -log p(x)",
+               "mse": "unit-variance Gaussian density over pixels, its (P/2) log 2pi included: bounds on -log p(x) "
+                      "as a density, not comparable with Bernoulli numbers"}
 ROWS_PER_CHUNK = 10_000  # latent samples decoded at once by the IWAE pass: 31 MB per float32 (rows, 784)
 
 
@@ -172,7 +175,8 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
         raise UsageError(f"--k must be at least 1 (0 skips IWAE), got {k}")
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
-    results: dict = {"images": len(images), "binarization": binarization, "seed": seed}
+    results: dict = {"images": len(images), "binarization": binarization, "seed": seed,
+                     "likelihood": LIKELIHOODS[model.config["reconstruction"]]}
     started = time.perf_counter()
     terms = posterior_pass(model, images, seed=seed, binarization=binarization)
     results["reconstruction"], results["reconstruction_stderr"] = mean_and_stderr(-terms.log_likelihood)
@@ -208,6 +212,8 @@ def format_table(results: dict) -> str:
     if "active_units" in results:
         lines.append(f"{'active units (Var E_q[z_d] > 0.01)':<48} {results['active_units']:>10d} "
                      f"of {len(results['kl_per_dim'])}")
+    if "likelihood" in results:
+        lines.append(f"p(x | z): {results['likelihood']}")
     return "\n".join(lines)
 
 
@@ -233,14 +239,15 @@ def build_parser() -> Parser:
 def evaluate_command(args: argparse.Namespace) -> int:
     if args.iwae_images is not None and args.iwae_images < 1:
         raise UsageError(f"--iwae-images must be at least 1, got {args.iwae_images}")
+    destination = Path(args.json) if args.json else Path(args.checkpoint).parent / "evaluation.json"
+    check_file_destination(destination, "--json")  # before the work, not after minutes of IWAE
     model, checkpoint, dataset = load_checkpoint_and_data(args, progress=not args.no_progress)
     images = dataset.test_images if args.split == "test" else dataset.train_images
     results = evaluate(model, images, k=args.k, iwae_images=args.iwae_images, binarization=args.binarize,
                        batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
     results.update(checkpoint=str(args.checkpoint), dataset=dataset.name, split=args.split, step=checkpoint.step)
     print(format_table(results))
-    destination = Path(args.json) if args.json else Path(args.checkpoint).parent / "evaluation.json"
-    destination.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(destination, results)
     print(f"written to {destination}")
     return 0
 
