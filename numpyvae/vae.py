@@ -171,6 +171,10 @@ class VAE:
         """The decoder's logits for z (rows, latent), joined with y (rows, C) when conditional."""
         return self.decoder.forward(z if y is None else self.latent_concat.forward([z, y]), training)
 
+    def decoder_logits(self, z: np.ndarray, labels=None, training: bool = False) -> np.ndarray:
+        """The decoder's logits for z (rows, latent) and, for a conditional model, the rows' labels."""
+        return self._logits(z, self.one_hot(labels, len(z)), training)
+
     def _logits_backward(self, grad_logits: np.ndarray) -> np.ndarray:
         """dL/dz from dL/dlogits: back through the decoder, then keep z's columns of [z, y] (the label's are data)."""
         grad_input = self.decoder.backward(grad_logits)
