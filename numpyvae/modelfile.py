@@ -231,7 +231,8 @@ def load_model_and_record(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
     """The model in a checkpoint or an exported safetensors file, told apart by the file's first bytes."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path} does not exist; pass a checkpoint.npz or an exported .safetensors file")
+        raise CheckpointError(f"checkpoint {path} does not exist; pass the checkpoint.npz of an earlier run "
+                              "or an exported .safetensors file")
     with open(path, "rb") as file:
         is_checkpoint = file.read(len(ZIP_MAGIC)) == ZIP_MAGIC
     return load_checkpoint_model(path) if is_checkpoint else load_exported(path)

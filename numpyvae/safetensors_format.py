@@ -47,10 +47,11 @@ def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = Non
     chunks, offset = [], 0
     for name in sorted(tensors):
         array = np.asarray(tensors[name])
-        if name == METADATA or array.dtype not in NAMES:
+        little = array.dtype.newbyteorder("<")
+        if name == METADATA or little not in NAMES:
             raise ValueError(f"cannot store tensor {name!r} of dtype {array.dtype} in safetensors")
-        data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": NAMES[array.dtype], "shape": list(array.shape),
+        data = np.ascontiguousarray(array, dtype=little).tobytes()
+        header[name] = {"dtype": NAMES[little], "shape": list(array.shape),
                         "data_offsets": [offset, offset + len(data)]}
         chunks.append(data)
         offset += len(data)
@@ -104,7 +105,7 @@ def parse_header(text: bytes) -> tuple[dict[str, dict], dict[str, str]]:
     except RecursionError:
         raise ValueError("the header nests too deeply") from None
     except json.JSONDecodeError as error:
-        raise ValueError(f"the header is not JSON ({error.msg} at byte {error.pos})") from None
+        raise ValueError(f"the header is not JSON ({error.msg}: byte {error.pos})") from None
     if not isinstance(header, dict):
         raise ValueError("the header is not a JSON object")
     metadata = header.pop(METADATA, {})
