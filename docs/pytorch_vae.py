@@ -3,8 +3,10 @@
 Load a file written by ``python -m numpyvae.export``, continue training, save it back for numpyvae:
 
     model = TorchVAE.from_safetensors("model.safetensors")
-    loss = negative_elbo(model, x, torch.randn(len(x), model.latent_dim, dtype=x.dtype))
-    safetensors.torch.save_file(model.state_dict(), "trained.safetensors", metadata=model.numpyvae_metadata())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for x in batches:                      # (B, 784) tensors in [0, 1], in the model's dtype
+        train_step(model, optimizer, x)
+    save_file(model.state_dict(), "trained.safetensors", metadata=model.numpyvae_metadata())
 """
 
 import json
@@ -162,3 +164,13 @@ def negative_elbo(model, x, eps, labels=None, kl_weight=1.0):
         return -model.log_likelihood(model.logits(mean, labels), x).mean()
     z = mean + std * eps
     return (kl_weight * kl_divergence(mean, std) - model.log_likelihood(model.logits(z, labels), x)).mean()
+
+
+def train_step(model, optimizer, x, labels=None):
+    """One step of numpyvae's training in PyTorch: dropout on, fresh noise, the -ELBO's gradient, the update."""
+    model.train()
+    optimizer.zero_grad()
+    loss = negative_elbo(model, x, torch.randn(len(x), model.latent_dim, dtype=x.dtype), labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
