@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from .checkpoint import Checkpoint
 from .data import DATASETS, Dataset, load_dataset
-from .errors import NumpyvaeError, UsageError
+from .errors import CheckpointError, NumpyvaeError, UsageError
 from .modelfile import load_model_and_record
 from .vae import VAE
 
@@ -59,4 +59,8 @@ def load_checkpoint_and_data(args: argparse.Namespace, progress: bool = False) -
     """The trained model of ``args.checkpoint`` and its image set (or ``args.dataset``)."""
     model, checkpoint = load_model_and_record(args.checkpoint)
     name = args.dataset or checkpoint.config.get("run", {}).get("dataset", "mnist")
-    return model, checkpoint, load_dataset(name, args.data_dir, progress=progress)
+    dataset = load_dataset(name, args.data_dir, progress=progress)
+    if dataset.test_images.shape[1] != model.config["input_dim"]:  # possible for a model trained elsewhere
+        raise CheckpointError(f"{args.checkpoint} holds a model of {model.config['input_dim']}-pixel images; "
+                              f"{name}'s have {dataset.test_images.shape[1]}")
+    return model, checkpoint, dataset

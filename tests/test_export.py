@@ -137,6 +137,13 @@ def test_visualize_draws_an_export(tiny_dataset, tmp_path):
     assert {"reconstruction_pairs.png", "manifold.png"} <= {p.name for p in tmp_path.iterdir()}
 
 
+def test_a_model_for_other_images_is_one_line(tiny_dataset, tmp_path, capsys):
+    export(VAE(**SMALL), tmp_path / "model.safetensors")  # 12 pixels; the tiny dataset's images have 784
+    assert ev.main([str(tmp_path / "model.safetensors"), "--data-dir", str(tiny_dataset[0].parent)]) == 1
+    err = capsys.readouterr().err
+    assert "12-pixel images; mnist's have 784" in err and len(err.strip().splitlines()) == 1
+
+
 def test_the_commands_help_names_both_kinds_of_file(capsys):
     for module in (ev, vis):
         with pytest.raises(SystemExit):
