@@ -22,7 +22,6 @@ their first bytes (a checkpoint is a zip archive).
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from pathlib import Path
@@ -30,15 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from . import safetensors_format
+from .architecture import resolve
 from .checkpoint import Checkpoint
 from .checkpoint import load_model as load_checkpoint_model
 from .errors import CheckpointError
+from .layers import ACTIVATIONS
 from .vae import VAE
 
 FORMAT = "numpyvae-safetensors"
 VERSION = "1"
 ZIP_MAGIC = b"PK\x03\x04"  # every .npz checkpoint starts with a zip entry
-ACTIVATION_NAMES = ("elu", "tanh", "relu", "leaky_relu", "sigmoid", "softplus")
 FLOAT_DTYPES = {"float32": "F32", "float64": "F64"}
 # each setting of a model config: its JSON type(s), and whether a config without it is complete
 SETTINGS = {"input_dim": (int, True), "hidden_dims": (list, True), "latent_dim": (int, True),
@@ -50,24 +50,16 @@ SETTINGS = {"input_dim": (int, True), "hidden_dims": (list, True), "latent_dim":
 LATER_DEFAULTS = {"num_classes": 0, "likelihood": "clipped", "objective": "elbo", "k": 1, "kl": "analytic"}
 
 
-def seed_activations(depth: int) -> list[str]:
-    """The encoder's default activations: ELU for every hidden layer but the last, tanh for the last."""
-    return ["elu"] * (depth - 1) + ["tanh"]
-
-
 def full_config(config: dict) -> dict:
-    """A model config with every setting written out, the defaults of a config that lacks the later ones
-    filled in: decoder_dims mirror hidden_dims, the activations are the seed's (elu, tanh; the decoder's
-    reversed), no classes, the clipped likelihood."""
-    full = dict(config)
+    """A model config with every setting written out: the architecture's defaults (architecture.resolve:
+    decoder_dims mirror hidden_dims, the seed's elu-then-tanh activations) and those of the settings an older
+    config predates. ValueError for widths and activations that do not go together."""
+    shape = resolve(config["hidden_dims"], config.get("decoder_dims"), config.get("activations"),
+                    config.get("decoder_activations"))
+    full = {**config, "hidden_dims": shape.hidden_dims, "decoder_dims": shape.decoder_dims,
+            "activations": shape.activations, "decoder_activations": shape.decoder_activations}
     for name, value in LATER_DEFAULTS.items():
         full.setdefault(name, value)
-    full.setdefault("decoder_dims", list(reversed(full["hidden_dims"])))
-    full.setdefault("activations", seed_activations(len(full["hidden_dims"])))
-    if "decoder_activations" not in full:
-        same_depth = len(full["decoder_dims"]) == len(full["hidden_dims"])
-        full["decoder_activations"] = list(reversed(full["activations"] if same_depth
-                                                     else seed_activations(len(full["decoder_dims"]))))
     return full
 
 
@@ -91,9 +83,8 @@ def check_config(config, source) -> dict:
     if config["dtype"] not in FLOAT_DTYPES:
         raise CheckpointError(f"{source}: dtype {config['dtype']!r} is not float32 or float64")
     names = [*config.get("activations", []), *config.get("decoder_activations", [])]
-    if any(name not in ACTIVATION_NAMES for name in names):
-        raise CheckpointError(f"{source}: unknown activation among {names}; numpyvae knows "
-                              f"{', '.join(ACTIVATION_NAMES)}")
+    if any(name not in ACTIVATIONS for name in names):
+        raise CheckpointError(f"{source}: unknown activation among {names}; numpyvae knows {', '.join(ACTIVATIONS)}")
     sizes = [config["input_dim"], config["latent_dim"], *config["hidden_dims"], *config.get("decoder_dims", [1])]
     if min(sizes) < 1 or not config["hidden_dims"] or config.get("decoder_dims") == []:
         raise CheckpointError(f"{source}: the model settings give a layer no units")
@@ -119,7 +110,10 @@ def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 def check_tensors(tensors: dict[str, np.ndarray], config: dict, source) -> None:
     """Every tensor the settings call for, in the settings' dtype and shape, and no other; checked before
     the model is built, so settings that do not fit the file never size an allocation."""
-    shapes = expected_shapes(full_config(config))
+    try:
+        shapes = expected_shapes(full_config(config))
+    except ValueError as error:
+        raise CheckpointError(f"{source}: {error}") from None
     extra, missing = sorted(set(tensors) - set(shapes)), sorted(set(shapes) - set(tensors))
     if extra or missing:
         raise CheckpointError(f"{source}: " + (f"tensor {missing[0]} is missing" if missing
@@ -134,15 +128,9 @@ def check_tensors(tensors: dict[str, np.ndarray], config: dict, source) -> None:
 
 
 def build_model(config: dict, source) -> VAE:
-    """``VAE(**config)``; settings this numpyvae's VAE does not take must hold the defaults it implies."""
-    accepted = set(inspect.signature(VAE).parameters)
-    implied = full_config({name: value for name, value in config.items() if name in accepted})
-    beyond = [name for name in config if name not in accepted and config[name] != implied.get(name)]
-    if beyond:
-        raise CheckpointError(f"{source} holds a model with {', '.join(f'{n}={config[n]}' for n in beyond)}, "
-                              "which this version of numpyvae cannot build")
+    """``VAE(**config)``, with whatever the VAE refuses as CheckpointError."""
     try:
-        return VAE(**{name: value for name, value in config.items() if name in accepted})
+        return VAE(**config)
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{source} holds model settings numpyvae refuses: {error}") from None
 

@@ -77,8 +77,13 @@ def test_big_endian_and_non_contiguous_arrays_are_written_little_endian_row_majo
     assert np.array_equal(tensors["t"], array) and tensors["t"].dtype == np.float64
 
 
+THREE = dict(input_dim=12, hidden_dims=(9, 8, 7), activations=["relu", "leaky_relu", "tanh"], decoder_dims=(5, 6),
+             decoder_activations=["sigmoid", "softplus"], latent_dim=3)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [SMALL, {}])
+@pytest.mark.parametrize("shape", [SMALL, {}, THREE, dict(SMALL, num_classes=10, likelihood="exact")],
+                         ids=["small", "default", "three", "cvae"])
 def test_round_trip_is_bit_identical(tmp_path, dtype, shape):
     model = trained_looking(VAE(**shape, dtype=dtype, seed=3))
     export(model, tmp_path / "model.safetensors")
@@ -129,6 +134,14 @@ def test_evaluate_gives_the_same_numbers_for_the_checkpoint_and_its_export(tiny_
         results[name] = json.loads((tmp_path / f"{name}.json").read_text())
     for key in ("negative_elbo", "iwae", "kl_per_dim", "step", "dataset"):
         assert results["checkpoint.npz"][key] == results["model.safetensors"][key], key
+
+
+def test_evaluate_takes_an_exported_conditional_model(tiny_dataset, tmp_path):
+    model = trained_looking(VAE(**{**TINY_DATA, "hidden_dims": (8, 8, 8)}, num_classes=10))
+    export(model, tmp_path / "model.safetensors")
+    assert ev.main([str(tmp_path / "model.safetensors"), "--data-dir", str(tiny_dataset[0].parent), "--k", "3",
+                    "--no-progress"]) == 0
+    assert json.loads((tmp_path / "evaluation.json").read_text())["iwae_k"] == 3
 
 
 def test_visualize_draws_an_export(tiny_dataset, tmp_path):

@@ -20,6 +20,11 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SMALL = dict(input_dim=12, hidden_dims=(7, 6), latent_dim=3)
 DEFAULT = dict(input_dim=784)
+THREE = dict(input_dim=12, hidden_dims=(9, 8, 7), activations=["relu", "leaky_relu", "tanh"], decoder_dims=(5, 6),
+             decoder_activations=["sigmoid", "softplus"], latent_dim=3)
+CONDITIONAL = dict(SMALL, num_classes=10)
+FAMILY = {"small": SMALL, "three layers": THREE, "conditional": CONDITIONAL, "exact": dict(SMALL, likelihood="exact"),
+          "mse": dict(SMALL, reconstruction="mse"), "autoencoder": dict(SMALL, variational=False)}
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-6}
 
 
@@ -58,7 +63,7 @@ def test_the_doc_shows_the_module_the_tests_run():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [SMALL, DEFAULT], ids=["small", "default"])
+@pytest.mark.parametrize("shape", [SMALL, DEFAULT, THREE, CONDITIONAL], ids=["small", "default", "three", "cvae"])
 def test_pytorch_reproduces_posterior_means_and_decoder_outputs(tmp_path, dtype, shape):
     model = trained_looking(VAE(**shape, dtype=dtype, seed=2))
     export(model, tmp_path / "model.safetensors")
@@ -69,14 +74,17 @@ def test_pytorch_reproduces_posterior_means_and_decoder_outputs(tmp_path, dtype,
     rng = np.random.default_rng(0)
     x = to_float(rng.integers(0, 256, (64, model.config["input_dim"]), dtype=np.uint8), model.dtype)
     z = rng.standard_normal((64, model.config["latent_dim"])).astype(dtype)
-    expected_mean, expected_std = model.encode(x)
+    labels = rng.integers(0, 10, 64) if model.conditional else None
+    torch_labels = None if labels is None else torch.from_numpy(labels)
+    expected_mean, expected_std = model.encode(x, labels)
     with torch.no_grad():
-        mean, std = torch_model.encode(torch.from_numpy(x))
+        mean, std = torch_model.encode(torch.from_numpy(x), torch_labels)
         assert mean.dtype == getattr(torch, np.dtype(dtype).name)
         assert_close(mean, expected_mean, TOLERANCE[dtype])
         assert_close(std, expected_std, TOLERANCE[dtype])
         for latent in (z, expected_mean):  # the decoder on prior draws and on the posterior means
-            assert_close(torch_model.decode(torch.from_numpy(latent)), model.decode(latent), TOLERANCE[dtype])
+            assert_close(torch_model.decode(torch.from_numpy(latent), torch_labels), model.decode(latent, labels),
+                         TOLERANCE[dtype])
 
 
 def test_from_safetensors_is_the_same_model(tmp_path):
@@ -95,45 +103,55 @@ def torch_trained(config, dtype, steps=5):
     model = pv.TorchVAE({**config, "dtype": np.dtype(dtype).name})
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     x = torch.rand(32, config["input_dim"], dtype=getattr(torch, np.dtype(dtype).name))
-    losses = [pv.train_step(model, optimizer, x) for _ in range(steps)]
+    labels = torch.arange(32) % 10 if config["num_classes"] else None
+    losses = [pv.train_step(model, optimizer, x, labels) for _ in range(steps)]
     assert losses[-1] < losses[0]
     return model.eval()
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_a_file_saved_by_pytorch_evaluates_to_pytorchs_negative_elbo(tmp_path, dtype):
-    config = pv.json.loads(pv.json.dumps(_full_config(SMALL)))
+@pytest.mark.parametrize("shape", [SMALL, THREE, CONDITIONAL], ids=["small", "three", "cvae"])
+def test_a_file_saved_by_pytorch_evaluates_to_pytorchs_negative_elbo(tmp_path, dtype, shape):
+    config = _full_config(shape)
     torch_model = torch_trained(config, dtype)
     path = tmp_path / "from_torch.safetensors"
     safetensors_torch.save_file(torch_model.state_dict(), path, metadata=torch_model.numpyvae_metadata(step=5))
     model = load_model(path)
-    assert model.dtype == dtype
-    images = np.random.default_rng(3).integers(0, 256, (50, SMALL["input_dim"]), dtype=np.uint8)
+    assert model.dtype == dtype and model.config == {**config, "dtype": np.dtype(dtype).name}
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (50, shape["input_dim"]), dtype=np.uint8)
+    labels = rng.integers(0, 10, 50) if model.conditional else None
     # evaluate's noise: its generator (seed 0) draws eps for the one batch of 50 images
-    eps = np.random.default_rng(0).standard_normal((50, SMALL["latent_dim"]), dtype=dtype)
+    eps = np.random.default_rng(0).standard_normal((50, shape["latent_dim"]), dtype=dtype)
     with torch.no_grad():
-        expected = pv.negative_elbo(torch_model, torch.from_numpy(to_float(images, dtype)), torch.from_numpy(eps))
-    measured = ev.negative_elbo(model, images, batch_size=50, seed=0)
+        expected = pv.negative_elbo(torch_model, torch.from_numpy(to_float(images, dtype)), torch.from_numpy(eps),
+                                    None if labels is None else torch.from_numpy(labels))
+    measured = ev.negative_elbo(model, images, batch_size=50, seed=0, labels=labels)
     assert abs(measured - expected.item()) <= TOLERANCE[dtype] * abs(expected.item())
     for name, tensor in torch_model.state_dict().items():
         param = model.params[name]
         assert np.array_equal(param.T if name.endswith("weight") else param, tensor.numpy()), name
 
 
-def test_numpyvae_gradients_equal_autograd_of_the_docs_loss(tmp_path):
-    model = trained_looking(VAE(**SMALL, dtype=np.float64))
+@pytest.mark.parametrize("shape", FAMILY.values(), ids=FAMILY.keys())
+def test_numpyvae_gradients_equal_autograd_of_the_docs_loss(tmp_path, shape):
+    model = trained_looking(VAE(**shape, dtype=np.float64))
     export(model, tmp_path / "model.safetensors")
     torch_model = pv.TorchVAE.from_safetensors(tmp_path / "model.safetensors")
     rng = np.random.default_rng(4)
-    x, eps = rng.uniform(0, 1, (9, SMALL["input_dim"])), rng.standard_normal((9, SMALL["latent_dim"]))
-    loss = model.loss(x, training=False, eps=eps)
+    x, eps = rng.uniform(0, 1, (9, shape["input_dim"])), rng.standard_normal((9, shape["latent_dim"]))
+    labels = rng.integers(0, 10, 9) if model.conditional else None
+    loss = model.loss(x, training=False, eps=eps, labels=labels)
     model.backward()
-    torch_loss = pv.negative_elbo(torch_model, torch.from_numpy(x), torch.from_numpy(eps))
+    torch_loss = pv.negative_elbo(torch_model, torch.from_numpy(x), torch.from_numpy(eps),
+                                  None if labels is None else torch.from_numpy(labels))
     torch_loss.backward()
     assert abs(loss - torch_loss.item()) <= 1e-12 * abs(loss)
     for name, param in torch_model.named_parameters():
         grad = model.grads[name]
-        np.testing.assert_allclose(param.grad.numpy(), grad.T if name.endswith("weight") else grad, rtol=1e-10,
+        # the autoencoder never uses the std head: autograd leaves its gradient None, numpyvae's is zero
+        torch_grad = torch.zeros_like(param) if param.grad is None else param.grad
+        np.testing.assert_allclose(torch_grad.numpy(), grad.T if name.endswith("weight") else grad, rtol=1e-10,
                                    atol=1e-12, err_msg=name)
 
 
