@@ -204,7 +204,8 @@ def load_params(model: VAE, tensors: dict[str, np.ndarray], source) -> None:
 
 def load_exported(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
     """The model in an exported safetensors file, and a Checkpoint record of its settings (no optimizer)."""
-    tensors, metadata = safetensors_format.read(path)
+    # a checkpoint would have started like a zip archive, so the file is either an export or neither
+    tensors, metadata = safetensors_format.read(path, "neither a numpyvae checkpoint nor a valid safetensors file")
     settings = read_settings(metadata, path)
     check_tensors(tensors, settings["model"], path)
     model = build_model(settings["model"], path)

@@ -151,10 +151,11 @@ def _check_header_size(size: int, available: int) -> None:
         raise ValueError(f"its first 8 bytes give a header of {size} bytes, but only {available} follow")
 
 
-def decode(content: bytes, source: str | os.PathLike = "the file") -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def decode(content: bytes, source: str | os.PathLike = "the file",
+           verdict: str = "not a valid safetensors file") -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Every tensor (a fresh native-order array) and the metadata of a safetensors file's ``content``.
 
-    CheckpointError names ``source`` and the first rule of the format the content breaks.
+    CheckpointError: "<source> is <verdict>: <the first rule of the format the content breaks>".
     """
     try:
         if len(content) < 8:
@@ -165,7 +166,7 @@ def decode(content: bytes, source: str | os.PathLike = "the file") -> tuple[dict
         buffer = memoryview(content)[8 + size:]
         _check_tiling(entries, len(buffer))
     except ValueError as error:
-        raise CheckpointError(f"{source} is not a valid safetensors file: {error}") from None
+        raise CheckpointError(f"{source} is {verdict}: {error}") from None
     tensors = {}
     for name, entry in entries.items():
         begin, end = entry["data_offsets"]
@@ -175,7 +176,8 @@ def decode(content: bytes, source: str | os.PathLike = "the file") -> tuple[dict
     return tensors, metadata
 
 
-def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def read(path: str | os.PathLike,
+         verdict: str = "not a valid safetensors file") -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The tensors and metadata of the safetensors file at ``path`` (see ``decode``).
 
     The header length is checked against the file's size before the rest of the file is read.
@@ -188,8 +190,8 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]
                 try:
                     _check_header_size(int.from_bytes(head, "little"), os.fstat(file.fileno()).st_size - 8)
                 except ValueError as error:
-                    raise CheckpointError(f"{path} is not a valid safetensors file: {error}") from None
+                    raise CheckpointError(f"{path} is {verdict}: {error}") from None
             content = head + file.read()
     except OSError as error:
         raise CheckpointError(f"cannot read {path} ({error.strerror or error})") from None
-    return decode(content, path)
+    return decode(content, path, verdict)

@@ -275,6 +275,19 @@ def test_export_of_a_damaged_file_is_one_line_and_writes_nothing(tmp_path, capsy
     assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not (tmp_path / "out.safetensors").exists()
 
 
+def test_a_file_of_neither_kind_says_so(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello, world")
+    with pytest.raises(CheckpointError, match="neither a numpyvae checkpoint nor a valid safetensors file"):
+        load_model(tmp_path / "notes.txt")
+
+
+def test_export_into_a_missing_folder_is_one_line(tmp_path, capsys):
+    checkpoint = save_run(tmp_path / "checkpoint.npz", VAE(**SMALL))
+    assert export_command.main([str(checkpoint), str(tmp_path / "no" / "model.safetensors")]) == 1
+    err = capsys.readouterr().err
+    assert "could not write" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "no").exists()
+
+
 def test_export_refuses_to_overwrite_its_input(tmp_path, capsys):
     checkpoint = save_run(tmp_path / "checkpoint.npz", VAE(**SMALL))
     assert export_command.main([str(checkpoint), str(checkpoint)]) == 2
