@@ -12,6 +12,7 @@ setup(
     extras_require={
         "test": ["pytest", "hypothesis", "ruff"],
         # an independent gradient oracle and the benchmark's comparison; never needed at run time
-        "oracle": ["torch==2.13.0"],
+        # (safetensors: the tests load numpyvae's exports with safetensors.torch, as docs/pytorch.md does)
+        "oracle": ["torch==2.13.0", "safetensors"],
     },
 )

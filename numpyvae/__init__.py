@@ -3,6 +3,7 @@
 from .errors import CheckpointError, DataError, NumericalError, NumpyvaeError, UsageError
 from .layers import ELU, Dense, Dropout, Layer, Sequential, Sigmoid, Softplus, Tanh
 from .losses import BernoulliLogLikelihood, GaussianKL
+from .modelfile import load_model
 from .optim import SGD, Adam
 from .vae import VAE
 
@@ -11,5 +12,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Adam", "BernoulliLogLikelihood", "CheckpointError", "DataError", "Dense", "Dropout", "ELU",
     "GaussianKL", "Layer", "NumericalError", "NumpyvaeError", "SGD", "Sequential", "Sigmoid",
-    "Softplus", "Tanh", "UsageError", "VAE",
+    "Softplus", "Tanh", "UsageError", "VAE", "load_model",
 ]

@@ -7,9 +7,10 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from .checkpoint import Checkpoint, load_model
+from .checkpoint import Checkpoint
 from .data import DATASETS, Dataset, load_dataset
-from .errors import NumpyvaeError, UsageError
+from .errors import CheckpointError, NumpyvaeError, UsageError
+from .modelfile import load_model_and_record
 from .vae import VAE
 
 
@@ -58,7 +59,8 @@ def given_flags(parser: argparse.ArgumentParser, argv: list[str] | None = None) 
 
 def add_checkpoint_arguments(parser: Parser) -> None:
     """The arguments of a command that works on a trained checkpoint and its image set."""
-    parser.add_argument("checkpoint", help="a checkpoint.npz written by train.py")
+    parser.add_argument("checkpoint", help="a checkpoint.npz written by train.py, or a .safetensors file written "
+                        "by python -m numpyvae.export (or saved from PyTorch as docs/pytorch.md shows)")
     parser.add_argument("--dataset", choices=DATASETS, default=None,
                         help="image set (default: the one the checkpoint was trained on)")
     parser.add_argument("--data-dir", default=None, help="folder holding <dataset>/ (default: $NUMPYVAE_DATA_DIR, "
@@ -67,6 +69,10 @@ def add_checkpoint_arguments(parser: Parser) -> None:
 
 def load_checkpoint_and_data(args: argparse.Namespace, progress: bool = False) -> tuple[VAE, Checkpoint, Dataset]:
     """The trained model of ``args.checkpoint`` and its image set (or ``args.dataset``)."""
-    model, checkpoint = load_model(args.checkpoint)
+    model, checkpoint = load_model_and_record(args.checkpoint)
     name = args.dataset or checkpoint.config.get("run", {}).get("dataset", "mnist")
-    return model, checkpoint, load_dataset(name, args.data_dir, progress=progress)
+    dataset = load_dataset(name, args.data_dir, progress=progress)
+    if dataset.test_images.shape[1] != model.config["input_dim"]:  # possible for a model trained elsewhere
+        raise CheckpointError(f"{args.checkpoint} holds a model of {model.config['input_dim']}-pixel images; "
+                              f"{name}'s have {dataset.test_images.shape[1]}")
+    return model, checkpoint, dataset
