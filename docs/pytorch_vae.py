@@ -140,8 +140,8 @@ class TorchVAE(nn.Module):
 
     def log_likelihood(self, logits, x):
         """log p(x | z) per example (B,): numpyvae's clipped Bernoulli, its exact one, or its Gaussian (mse)."""
-        if self.reconstruction == "mse":  # log N(x; p, I), its constant -(P/2) log 2pi included
-            p = torch.sigmoid(logits.clamp(-LOGIT_CLIP, LOGIT_CLIP))
+        if self.reconstruction == "mse":
+            p = torch.sigmoid(logits.clamp(-LOGIT_CLIP, LOGIT_CLIP))  # log N(x; p, I), its constant included
             return -0.5 * ((x - p) ** 2).sum(dim=1) - 0.5 * x.shape[1] * math.log(2 * math.pi)
         a = logits if self.likelihood == "exact" else logits.clamp(-LOGIT_CLIP, LOGIT_CLIP)
         return (x * a - softplus(a)).sum(dim=1)  # = x log p + (1 - x) log(1 - p),  p = sigmoid(a)
