@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .cli import Parser, run
 from .errors import UsageError
+from .files import check_file_destination
 from .modelfile import export, load_model_and_record
 
 
@@ -28,6 +29,7 @@ def build_parser() -> Parser:
 def export_command(args: argparse.Namespace) -> int:
     if Path(args.out).resolve() == Path(args.checkpoint).resolve():
         raise UsageError(f"the output {args.out} is the input file; choose another name")
+    check_file_destination(args.out, "the output")  # before the work, like every command's outputs
     model, record = load_model_and_record(args.checkpoint)
     export(model, args.out, record.config.get("run"), record.step)
     print(f"wrote {len(model.params)} tensors ({sum(p.size for p in model.params.values())} {model.dtype.name} "

@@ -125,6 +125,8 @@ def check_tensors(tensors: dict[str, np.ndarray], config: dict, source) -> None:
         if tensors[name].dtype != np.dtype(config["dtype"]):
             raise CheckpointError(f"{source}: tensor {name} is {tensors[name].dtype}, the model's settings say "
                                   f"{config['dtype']}; save the tensors in the settings' dtype")
+        if not np.all(np.isfinite(tensors[name])):
+            raise CheckpointError(f"{source} holds NaN or infinite weights (first in {name})")
 
 
 def build_model(config: dict, source) -> VAE:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CheckpointError
+from .files import write_bytes_atomic
 
 # the dtypes numpy holds exactly; their names as the safetensors spec spells them
 DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
@@ -61,20 +62,9 @@ def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = Non
 
 
 def write(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
-    """Write a safetensors file atomically: a temporary file beside ``path``, flushed, then renamed."""
-    path = Path(path)
-    content = encode(tensors, metadata)
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        with open(temporary, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise CheckpointError(f"could not write {path} ({error.strerror or error}); "
-                              "check the folder exists and has space") from None
+    """Write a safetensors file atomically (a temporary file beside ``path``, then a rename); OutputError if
+    it cannot be written."""
+    write_bytes_atomic(path, encode(tensors, metadata))
 
 
 def _duplicate_keys_refused(pairs: list[tuple[str, object]]) -> dict:

@@ -203,6 +203,11 @@ def drop_tensor(header, data):
     return data[:begin] + data[end:]
 
 
+def nan_weight(header, data):
+    begin = header["decoder.fc2.weight"]["data_offsets"][0]
+    return data[:begin] + struct.pack("<f", float("nan")) + data[begin + 4:]
+
+
 def swap_shape(header, data):
     header["encoder.fc1.weight"]["shape"] = header["encoder.fc1.weight"]["shape"][::-1]  # (in, out): numpyvae's
 
@@ -243,6 +248,7 @@ DAMAGED = {
                                    "has shape [3, 6], the model's settings need [4, 6]"),
     "weight in numpyvae's layout": (rebuilt(swap_shape), "has shape [12, 7], the model's settings need [7, 12]"),
     "tensor missing": (rebuilt(drop_tensor), "tensor encoder.std.bias is missing"),
+    "a NaN weight": (rebuilt(nan_weight), "holds NaN or infinite weights (first in decoder.fc2.weight)"),
     "dtype not the settings'": (rebuilt(settings_edit(lambda s: s["model"].update(dtype="float64"))),
                                 "the model's settings say float64"),
     "huge layers promised": (rebuilt(settings_edit(lambda s: s["model"].update(hidden_dims=[10**9, 10**9]))),
@@ -281,11 +287,18 @@ def test_a_file_of_neither_kind_says_so(tmp_path):
         load_model(tmp_path / "notes.txt")
 
 
-def test_export_into_a_missing_folder_is_one_line(tmp_path, capsys):
+def test_export_into_a_folder_that_is_a_file_is_one_line_before_any_work(tmp_path, capsys):
     checkpoint = save_run(tmp_path / "checkpoint.npz", VAE(**SMALL))
-    assert export_command.main([str(checkpoint), str(tmp_path / "no" / "model.safetensors")]) == 1
+    (tmp_path / "taken").write_text("a file")
+    assert export_command.main([str(checkpoint), str(tmp_path / "taken" / "model.safetensors")]) == 1
     err = capsys.readouterr().err
-    assert "could not write" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "no").exists()
+    assert "cannot write the output" in err and len(err.strip().splitlines()) == 1
+
+
+def test_export_makes_a_missing_folder(tmp_path):
+    checkpoint = save_run(tmp_path / "checkpoint.npz", VAE(**SMALL))
+    assert export_command.main([str(checkpoint), str(tmp_path / "new" / "model.safetensors")]) == 0
+    assert isinstance(load_model(tmp_path / "new" / "model.safetensors"), VAE)
 
 
 def test_export_refuses_to_overwrite_its_input(tmp_path, capsys):
