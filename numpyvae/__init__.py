@@ -1,8 +1,8 @@
 """numpyvae: a variational autoencoder in NumPy, every gradient written by hand and checked."""
 
 from .errors import CheckpointError, DataError, NumericalError, NumpyvaeError, UsageError
-from .layers import ELU, Dense, Dropout, Layer, Sequential, Sigmoid, Softplus, Tanh
-from .losses import BernoulliLogLikelihood, GaussianKL
+from .layers import ELU, Concat, Dense, Dropout, Layer, LeakyReLU, ReLU, Sequential, Sigmoid, Softplus, Tanh
+from .losses import BernoulliLogLikelihood, ExactBernoulliLogLikelihood, GaussianKL, ImportanceWeightedBound, SampledKL
 from .modelfile import load_model
 from .optim import SGD, Adam
 from .vae import VAE
@@ -13,4 +13,5 @@ __all__ = [
     "Adam", "BernoulliLogLikelihood", "CheckpointError", "DataError", "Dense", "Dropout", "ELU",
     "GaussianKL", "Layer", "NumericalError", "NumpyvaeError", "SGD", "Sequential", "Sigmoid",
     "Softplus", "Tanh", "UsageError", "VAE", "load_model",
+    "Concat", "ExactBernoulliLogLikelihood", "ImportanceWeightedBound", "LeakyReLU", "ReLU", "SampledKL",
 ]
