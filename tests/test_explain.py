@@ -1,22 +1,40 @@
-"""python -m numpyvae.explain: every stage shown, every check passing, and a planted bug caught."""
+"""python -m numpyvae.explain: the legend, every stage shown and checked, planted bugs caught where they are."""
 
 import numpy as np
+import pytest
 
 from numpyvae import explain as ex
+from numpyvae.layers import Dense, Dropout, Tanh
 from numpyvae.losses import GaussianKL
 
+NODES = ("x", "enc.a1", "enc.y1", "enc.r1", "enc.a2", "enc.y2", "h", "mu", "a_sigma", "sigma", "z",
+         "dec.a1", "dec.y1", "dec.r1", "dec.a2", "dec.y2", "dec.r2", "logits", "xhat", "L")
 
-def test_every_stage_is_shown_and_agrees_with_its_numerical_check(capsys):
+
+def test_the_legend_comes_first_and_names_every_node_once(capsys):
     assert ex.main([]) == 0
     out = capsys.readouterr().out
-    for stage in ("logits", "dec.b2", "z ", "z_mean", "z_std", "std.s", "h ", "enc.a1", "encoder.fc1.weight",
-                  "decoder.output.bias"):
-        assert stage in out
-    assert "FAIL" not in out and "every gradient agrees" in out
+    legend, table = out.split("backward, from the loss down")
+    first_words = [line.split()[0] for line in legend.splitlines()[2:] if line.startswith("  ") and
+                   not line.startswith("   ")]
+    assert tuple(first_words[:len(NODES)]) == NODES
+    for node in ("enc.a1", "dec.a1"):  # the same scheme in encoder and decoder, defined in the legend
+        assert f"{node}      4x16   = " in legend
+    assert "dec.b1" not in out and "dec.g1" not in out and "enc.d1" not in out  # the old, lambda-only names
+    assert "FAIL" not in table and "every gradient agrees" in table
+
+
+def test_every_weight_row_names_its_input(capsys):
+    _, rows, _ = ex.explain()
+    inputs = {stage.name: stage.equation.split(" = ")[1].split("^T")[0] for stage, _ in rows
+              if stage.name.endswith(".weight")}
+    assert inputs == {"decoder.output.weight": "dec.r2", "decoder.fc2.weight": "dec.r1", "decoder.fc1.weight": "z",
+                      "encoder.mean.weight": "h", "encoder.std.weight": "h", "encoder.fc2.weight": "enc.r1",
+                      "encoder.fc1.weight": "x"}
 
 
 def test_parameter_rows_show_the_models_own_gradients():
-    loss, rows = ex.explain(seed=1)
+    loss, rows, _ = ex.explain(seed=1)
     stages = {stage.name: stage for stage, _ in rows}
     assert len([name for name in stages if name.endswith((".weight", ".bias"))]) == 14
     model = ex.VAE(64, (16, 16), 3, keep_prob=0.8, seed=1, dtype=np.float64)
@@ -28,6 +46,22 @@ def test_parameter_rows_show_the_models_own_gradients():
         np.testing.assert_allclose(stages[name].gradient, grad, rtol=1e-12)
 
 
+def test_node_rows_are_the_gradients_of_the_loss_in_that_node():
+    """Each node row's gradient against a plain float64 finite difference, independent of the walk's checker."""
+    loss, rows, traced = ex.explain(seed=2, dropout=False)
+    stages = {stage.name: stage for stage, _ in rows}
+    for name in ("logits", "z", "sigma", "h", "enc.a1"):
+        value = traced.values[name]
+        i = np.unravel_index(np.argmax(np.abs(stages[name].gradient)), value.shape)
+        original = value[i]
+        value[i] = original + 1e-6
+        up = traced.run_steps(traced.index(name) + 1).sum()
+        value[i] = original - 1e-6
+        down = traced.run_steps(traced.index(name) + 1).sum()
+        value[i] = original
+        assert (up - down) / 2e-6 == pytest.approx(stages[name].gradient[i], rel=1e-6)
+
+
 def test_a_wrong_kl_gradient_is_caught_at_its_stage(monkeypatch, capsys):
     right = GaussianKL.backward
 
@@ -37,5 +71,33 @@ def test_a_wrong_kl_gradient_is_caught_at_its_stage(monkeypatch, capsys):
     monkeypatch.setattr(GaussianKL, "backward", wrong)
     assert ex.main([]) == 1
     failing = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.endswith("FAIL")]
-    assert failing[0] == "z_std"  # caught where it happens; everything upstream inherits it
-    assert "z_mean" not in failing and "logits" not in failing
+    assert failing[0] == "sigma"  # caught where it happens; everything upstream inherits it
+    assert "mu" not in failing and "logits" not in failing
+
+
+@pytest.mark.parametrize("name", sorted(ex.BUGS))
+def test_each_planted_bug_is_caught_first_where_it_was_planted(name, capsys):
+    assert ex.main(["--bug", name, "--pixels", "16", "--hidden", "8"]) == 1  # small: quick
+    out = capsys.readouterr().out
+    failing = [line.split()[0] for line in out.splitlines() if line.endswith("FAIL")]
+    assert failing[0] == ex.BUGS[name].first_failing_row
+    assert f"the check first fails at '{failing[0]}'" in out and f"planted bug '{name}'" in out
+
+
+def test_a_planted_bug_is_gone_after_the_run():
+    originals = (Tanh.backward, Dropout.backward, Dense.backward, GaussianKL.backward, ex.trace.trunk_backward,
+                 ex.trace.reparameterization_backward)
+    for name in ex.BUGS:
+        with ex.planted(name):
+            pass
+    assert originals == (Tanh.backward, Dropout.backward, Dense.backward, GaussianKL.backward,
+                         ex.trace.trunk_backward, ex.trace.reparameterization_backward)
+    assert ex.main([]) == 0
+
+
+def test_bad_flags_are_one_line_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ex.main(["--bug", "no-such-bug"])
+    assert exit_info.value.code == 2
+    assert ex.main(["--batch", "0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 2
