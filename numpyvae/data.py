@@ -384,10 +384,14 @@ class MiniBatcher:
     ``next_batch`` returns is overwritten by the next call.
     """
 
-    def __init__(self, images: np.ndarray, batch_size: int, rng: np.random.Generator, dtype=np.float32) -> None:
+    def __init__(self, images: np.ndarray, batch_size: int, rng: np.random.Generator, dtype=np.float32,
+                 labels: np.ndarray | None = None, num_classes: int = 10) -> None:
         if not 1 <= batch_size <= len(images):
             raise UsageError(f"batch size must be between 1 and the {len(images)} images, got {batch_size}")
         self.images, self.batch_size, self.rng = images, batch_size, rng
+        # with ``labels`` (N,) each batch's labels are left in ``last_labels`` as one-hot rows (B, num_classes)
+        self.labels, self.num_classes = labels, num_classes
+        self.last_labels: np.ndarray | None = None
         self.steps_per_epoch = len(images) // batch_size
         self.epoch, self.position = 0, 0
         self.order = rng.permutation(len(images))
@@ -401,6 +405,8 @@ class MiniBatcher:
         rows = self.order[self.position * self.batch_size:(self.position + 1) * self.batch_size]
         self.position += 1
         np.take(self.images, rows, axis=0, out=self._pixels)
+        if self.labels is not None:
+            self.last_labels = one_hot(self.labels[rows], self.num_classes, self._batch.dtype)
         return to_float(self._pixels, self._batch.dtype, out=self._batch)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -411,3 +417,11 @@ class MiniBatcher:
         if order.shape != self.order.shape:
             raise ValueError(f"saved data order covers {order.size} images, this set has {self.order.size}")
         self.order, self.position, self.epoch = order.copy(), int(state["position"]), int(state["epoch"])
+
+
+def one_hot(labels: np.ndarray, num_classes: int = 10, dtype=np.float32) -> np.ndarray:
+    """Class indices (N,) as one-hot rows (N, num_classes); UsageError for a label outside 0..num_classes-1."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise UsageError(f"labels must lie in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
+    return np.eye(num_classes, dtype=dtype)[labels]

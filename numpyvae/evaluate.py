@@ -54,6 +54,23 @@ def batches(model: VAE, images: np.ndarray, batch_size: int, binarization: str, 
         yield start, binarize(to_float(images[start:start + batch_size], model.dtype), binarization, rng)
 
 
+def check_labels(model: VAE, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray | None:
+    """The labels a conditional model is evaluated with (its bounds are on -log p(x | y)); None otherwise.
+
+    UsageError when a conditional model gets no labels, or labels that do not go with the images.
+    """
+    if not getattr(model, "conditional", False):
+        return None
+    if labels is None or len(labels) != len(images):
+        raise UsageError("a conditional model bounds -log p(x | y): it needs the label of every image")
+    return np.asarray(labels)
+
+
+def label_rows(labels: np.ndarray | None, start: int, count: int) -> np.ndarray | None:
+    """The labels of images start..start + count, or None for an unconditional model."""
+    return None if labels is None else labels[start:start + count]
+
+
 @dataclass
 class PosteriorPass:
     """One pass over the images, dropout off, one z ~ q(z | x) per image."""
@@ -70,15 +87,19 @@ class PosteriorPass:
 
 
 def posterior_pass(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
-                   binarization: str = "none") -> PosteriorPass:
-    """Everything the ELBO and the active units need, from one pass through the model (float64 results)."""
+                   binarization: str = "none", labels: np.ndarray | None = None) -> PosteriorPass:
+    """Everything the ELBO and the active units need, from one pass through the model (float64 results).
+
+    The KL is the analytic one whatever the model trains with; a conditional model is run with ``labels``.
+    """
+    labels = check_labels(model, images, labels)
     rng = np.random.default_rng(seed)
     latent_dim = model.config["latent_dim"]
     result = PosteriorPass(np.empty(len(images)), np.empty(len(images)), np.empty((len(images), latent_dim)),
                            np.zeros(latent_dim))
     for start, x in batches(model, images, batch_size, binarization, rng):
         eps = rng.standard_normal((len(x), latent_dim), dtype=model.dtype)
-        model.loss(x, training=False, eps=eps)
+        model.elbo(x, training=False, eps=eps, labels=label_rows(labels, start, len(x)), kl="analytic")
         rows = slice(start, start + len(x))
         result.log_likelihood[rows] = model.log_likelihood
         result.kl[rows] = model.kl_divergence
@@ -90,16 +111,19 @@ def posterior_pass(model: VAE, images: np.ndarray, *, batch_size: int = 1000, se
 
 
 def elbo_terms(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
-               binarization: str = "none") -> tuple[np.ndarray, np.ndarray]:
+               binarization: str = "none", labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-image log p(x | z) and KL(q(z | x) || p(z)), both (N,) float64, one z per image, dropout off."""
-    terms = posterior_pass(model, images, batch_size=batch_size, seed=seed, binarization=binarization)
+    terms = posterior_pass(model, images, batch_size=batch_size, seed=seed, binarization=binarization,
+                           labels=labels)
     return terms.log_likelihood, terms.kl
 
 
-def negative_elbo(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0) -> float:
+def negative_elbo(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
+                  labels: np.ndarray | None = None) -> float:
     """The mean over ``images`` of -ELBO = KL - log p(x | z), in nats (for the plain autoencoder, which
-    has no KL term, its reconstruction loss -log p(x | z))."""
-    log_likelihood, kl = elbo_terms(model, images, batch_size=batch_size, seed=seed)
+    has no KL term, its reconstruction loss -log p(x | z)); for a conditional model, given ``labels``, the
+    bound on -log p(x | y)."""
+    log_likelihood, kl = elbo_terms(model, images, batch_size=batch_size, seed=seed, labels=labels)
     return float(np.mean(kl - log_likelihood) if model.variational else -np.mean(log_likelihood))
 
 
@@ -115,19 +139,22 @@ def logsumexp(values: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.squeeze(peak, axis) + np.log(np.sum(np.exp(values - peak), axis=axis))
 
 
-def iwae_log_weights(model: VAE, x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def iwae_log_weights(model: VAE, x: np.ndarray, k: int, rng: np.random.Generator,
+                     labels: np.ndarray | None = None) -> np.ndarray:
     """log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x) for k samples per image: (B, k) float64.
 
-    The samples of all images are decoded in chunks of at most ROWS_PER_CHUNK rows.
+    The samples of all images are decoded in chunks of at most ROWS_PER_CHUNK rows. A conditional model
+    takes the images' ``labels`` (class indices, (B,)) at both ends: the weights are those of p(x | y).
     """
-    mean, std = model.encode(x)
+    y = model.one_hot(labels, len(x)) if labels is not None else None
+    mean, std = model.encode(x, y)
     log_weights = np.empty((len(x), k))
     samples_per_chunk = max(1, ROWS_PER_CHUNK // len(x))
     for first in range(0, k, samples_per_chunk):
         n = min(samples_per_chunk, k - first)
         eps = rng.standard_normal((n, *mean.shape), dtype=model.dtype)        # (n, B, latent)
         z = mean + std * eps
-        logits = model.decoder.forward(z.reshape(-1, z.shape[-1]), training=False)
+        logits = model.decoder_logits(z.reshape(-1, z.shape[-1]), None if y is None else np.tile(y, (n, 1)))
         log_likelihood = model.reconstruction.forward(logits, np.tile(x, (n, 1))).reshape(n, len(x))
         # log p(z) - log q(z | x): the (z - mean) / std of q is eps itself
         log_ratio = log_normal(z) - log_normal(eps, 0.0, 1.0) + np.sum(np.log(std.astype(np.float64)), axis=-1)
@@ -136,15 +163,18 @@ def iwae_log_weights(model: VAE, x: np.ndarray, k: int, rng: np.random.Generator
 
 
 def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int = 100, seed: int = 0,
-               binarization: str = "none", progress: bool = False) -> np.ndarray:
-    """Per-image IWAE estimate of -log p(x) with k importance samples: (N,) float64, in nats."""
+               binarization: str = "none", progress: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
+    """Per-image IWAE estimate of -log p(x) (of -log p(x | y) for a conditional model, given ``labels``) with
+    k importance samples: (N,) float64, in nats."""
     if not model.variational:
         raise UsageError("the plain autoencoder (--model ae) has no posterior: IWAE needs a VAE")
+    labels = check_labels(model, images, labels)
     rng = np.random.default_rng(seed)
     bound = np.empty(len(images))
     with tqdm(total=len(images), disable=not progress, unit="image", desc=f"IWAE k={k}") as bar:
         for start, x in batches(model, images, batch_size, binarization, rng):
-            bound[start:start + len(x)] = math.log(k) - logsumexp(iwae_log_weights(model, x, k, rng))
+            log_weights = iwae_log_weights(model, x, k, rng, label_rows(labels, start, len(x)))
+            bound[start:start + len(x)] = math.log(k) - logsumexp(log_weights)
             bar.update(len(x))
     return bound
 
@@ -163,18 +193,22 @@ def mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
 
 
 def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int | None = None,
-             binarization: str = "none", batch_size: int = 100, seed: int = 0, progress: bool = False) -> dict:
+             binarization: str = "none", batch_size: int = 100, seed: int = 0, progress: bool = False,
+             labels: np.ndarray | None = None) -> dict:
     """Every number of this module for ``images`` (uint8 rows), as a JSON-ready dict.
 
-    ``k = 0`` skips the IWAE pass; ``iwae_images`` limits it to the first that many images.
+    ``k = 0`` skips the IWAE pass; ``iwae_images`` limits it to the first that many images. A conditional
+    model needs the images' ``labels``; its bounds are then on -log p(x | y), which ``"bounds"`` records.
     """
     if k < 0:
         raise UsageError(f"--k must be at least 1 (0 skips IWAE), got {k}")
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
-    results: dict = {"images": len(images), "binarization": binarization, "seed": seed}
+    labels = check_labels(model, images, labels)
+    results: dict = {"images": len(images), "binarization": binarization, "seed": seed,
+                     "bounds": "-log p(x | y)" if labels is not None else "-log p(x)"}
     started = time.perf_counter()
-    terms = posterior_pass(model, images, seed=seed, binarization=binarization)
+    terms = posterior_pass(model, images, seed=seed, binarization=binarization, labels=labels)
     results["reconstruction"], results["reconstruction_stderr"] = mean_and_stderr(-terms.log_likelihood)
     results["kl"], results["kl_stderr"] = mean_and_stderr(terms.kl)
     if model.variational:
@@ -188,7 +222,7 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
         subset = images[:iwae_images] if iwae_images else images
         started = time.perf_counter()
         bound = iwae_bound(model, subset, k=k, batch_size=batch_size, seed=seed, binarization=binarization,
-                           progress=progress)
+                           progress=progress, labels=None if labels is None else labels[:len(subset)])
         seconds = time.perf_counter() - started
         results["iwae"], results["iwae_stderr"] = mean_and_stderr(bound)
         results.update(iwae_k=k, iwae_images=len(subset), iwae_seconds=seconds,
@@ -202,6 +236,9 @@ def format_table(results: dict) -> str:
             ("-ELBO", "negative_elbo")]
     if "iwae" in results:
         rows.append((f"IWAE -log p(x), k={results['iwae_k']}, {results['iwae_images']} images", "iwae"))
+    if results.get("bounds") == "-log p(x | y)":  # a conditional model: every bound is on -log p(x | y)
+        rows = [(label.replace("p(x)", "p(x|y)").replace("p(x|z)", "p(x|z,y)").replace("q(z|x)", "q(z|x,y)")
+                 .replace("-ELBO", "-ELBO, a bound on -log p(x|y)"), key) for label, key in rows]
     lines = [f"{'quantity':<48} {'nats':>10} {'± s.e.':>8}"]
     lines += [f"{label:<48} {results[key]:>10.3f} {results[key + '_stderr']:>8.3f}"
               for label, key in rows if key in results]
@@ -235,8 +272,10 @@ def evaluate_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--iwae-images must be at least 1, got {args.iwae_images}")
     model, checkpoint, dataset = load_checkpoint_and_data(args, progress=not args.no_progress)
     images = dataset.test_images if args.split == "test" else dataset.train_images
+    labels = dataset.test_labels if args.split == "test" else dataset.train_labels
     results = evaluate(model, images, k=args.k, iwae_images=args.iwae_images, binarization=args.binarize,
-                       batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
+                       batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
+                       labels=labels if model.conditional else None)
     results.update(checkpoint=str(args.checkpoint), dataset=dataset.name, split=args.split, step=checkpoint.step)
     print(format_table(results))
     destination = Path(args.json) if args.json else Path(args.checkpoint).parent / "evaluation.json"

@@ -21,8 +21,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .layers import ELU, Dense, Dropout, Layer, Sequential, Sigmoid, Softplus, Tanh
-from .losses import BernoulliLogLikelihood, GaussianKL, GaussianLogLikelihood
+from .layers import ELU, Concat, Dense, Dropout, Layer, LeakyReLU, ReLU, Sequential, Sigmoid, Softplus, Tanh
+from .losses import (
+    BernoulliLogLikelihood,
+    ExactBernoulliLogLikelihood,
+    GaussianKL,
+    GaussianLogDensity,
+    GaussianLogLikelihood,
+    ImportanceWeightedBound,
+    SampledKL,
+    StandardNormalLogDensity,
+)
 from .vae import VAE
 
 TOLERANCE = 1e-7  # the largest relative error a smooth layer may show in float64
@@ -101,14 +110,15 @@ def check_layer(layer: Layer, x: np.ndarray, *, training: bool = True, seed: int
 
 
 def check_vae(model: VAE, x: np.ndarray, eps: np.ndarray, *, training: bool = True,
-              h: float = 1e-3) -> dict[str, float]:
-    """Relative error of every parameter gradient of ``model.loss(x, training, eps)``, in float64.
+              h: float = 1e-3, labels: np.ndarray | None = None) -> dict[str, float]:
+    """Relative error of every parameter gradient of ``model.loss(x, training, eps, labels)``, in float64.
 
-    With dropout on, the model's generator is replayed so each evaluation draws the same masks.
+    With dropout on, the model's generator is replayed so each evaluation draws the same masks. ``eps`` is
+    (B, latent) for the ELBO and (K, B, latent) for the IWAE objective; ``labels`` are for a conditional model.
     """
 
     def per_example_loss() -> np.ndarray:  # sums to model.loss, term by term
-        model.loss(x, training, eps)
+        model.loss(x, training, eps, labels)
         return model.example_losses / len(x)
 
     def backward(_: np.ndarray) -> dict[str, np.ndarray]:
@@ -143,7 +153,19 @@ def layer_cases(seed: int = 0) -> list[tuple[str, Layer, np.ndarray, np.random.G
         ("Softplus", Softplus(), inputs(-8, 8), None),
         ("Dropout", Dropout(0.7, rng=dropout_rng), inputs(-2, 2), dropout_rng),
         ("Sequential", chain, inputs(-2, 2), chain_rng),
+        ("ReLU", ReLU(), inputs(-4, 4), None),
+        ("LeakyReLU", LeakyReLU(), inputs(-4, 4), None),
+        ("LeakyReLU(0.2)", LeakyReLU(0.2), inputs(-4, 4), None),
     ]
+
+
+def concat_check(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
+    """Concat's backward: the output's gradient split back into its inputs' column ranges."""
+    rng = np.random.default_rng(seed)
+    parts = {"first": rng.normal(size=(4, 3)), "second": rng.normal(size=(4, 5)), "third": rng.normal(size=(4, 2))}
+    concat = Concat()
+    return [("Concat", check_gradients(lambda: concat.forward(list(parts.values())),
+                                       lambda g: dict(zip(parts, concat.backward(g), strict=True)), parts))]
 
 
 def loss_term_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
@@ -154,13 +176,34 @@ def loss_term_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
     kl = GaussianKL()
     terms = [(name, term()) for name, term in (("BernoulliLL", BernoulliLogLikelihood),
                                                ("GaussianLL", GaussianLogLikelihood))]
+    terms.append(("ExactBernoulliLL", ExactBernoulliLogLikelihood()))
+    wide_logits = rng.uniform(-40, 40, (4, 6))  # no clip: the gradient is x - sigmoid(a) far out too
+    sampled_kl, prior, posterior, bound = SampledKL(), StandardNormalLogDensity(), GaussianLogDensity(), \
+        ImportanceWeightedBound()
+    eps, z = rng.standard_normal((4, 3)), rng.normal(size=(4, 3))
+    # log q's derivatives scale as 1/std^k: a std near 0.05 would make the differences' own error O(h^4 / std^5)
+    q_std = rng.uniform(0.5, 2, (4, 3))
+    log_weights = rng.normal(scale=3, size=(5, 4))  # K = 5 samples of 4 images
     return [
         *[(name, check_gradients(lambda term=term: term.forward(logits, targets),
                                  lambda g, term=term: {"logits": term.backward(g)}, {"logits": logits}))
           for name, term in terms],
+        ("ExactBernoulli wide", check_gradients(lambda: terms[-1][1].forward(wide_logits, targets),
+                                                lambda g: {"logits": terms[-1][1].backward(g)},
+                                                {"logits": wide_logits})),
         ("GaussianKL", check_gradients(lambda: kl.forward(mean, std),
                                        lambda g: dict(zip(("mean", "std"), kl.backward(g), strict=True)),
                                        {"mean": mean, "std": std})),
+        ("SampledKL", check_gradients(lambda: sampled_kl.forward(mean, std, eps),
+                                      lambda g: dict(zip(("mean", "std"), sampled_kl.backward(g), strict=True)),
+                                      {"mean": mean, "std": std})),
+        ("log p(z)", check_gradients(lambda: prior.forward(z), lambda g: {"z": prior.backward(g)}, {"z": z})),
+        ("log q(z|x)", check_gradients(lambda: posterior.forward(z, mean, q_std),
+                                       lambda g: dict(zip(("z", "mean", "std"), posterior.backward(g), strict=True)),
+                                       {"z": z, "mean": mean, "std": q_std})),
+        ("IWAE log-mean-exp", check_gradients(lambda: bound.forward(log_weights),
+                                              lambda g: {"log_weights": bound.backward(g)},
+                                              {"log_weights": log_weights})),
     ]
 
 
@@ -168,12 +211,51 @@ def vae_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
     """A small float64 VAE end to end: dropout off and on (masks held fixed), and its variants."""
     rng = np.random.default_rng(seed)
     x, eps = rng.uniform(0, 1, (5, 12)), rng.standard_normal((5, 3))
+    labels = np.arange(5) % 4
     variants = [("VAE dropout off", False, {}), ("VAE dropout on", True, {}),
                 ("AE", True, dict(variational=False)), ("VAE mse", True, dict(reconstruction="mse")),
-                ("VAE beta=0.3", True, dict(kl_weight=0.3))]
-    return [(name, check_vae(VAE(12, (7, 6), 3, keep_prob=0.8, seed=seed, dtype=np.float64, **options),
-                             x, eps, training=training))
-            for name, training, options in variants]
+                ("VAE beta=0.3", True, dict(kl_weight=0.3)),
+                ("VAE 3 layers", True, dict(hidden_dims=(7, 6, 5))),
+                ("VAE relu/leaky", True, dict(hidden_dims=(7, 6, 5), decoder_dims=(6, 8),
+                                              activations=("relu", "leaky_relu", "tanh"),
+                                              decoder_activations=("leaky_relu", "relu"))),
+                ("VAE kl sampled", True, dict(kl="sampled")), ("VAE exact LL", True, dict(likelihood="exact")),
+                ("CVAE", True, dict(num_classes=4)),
+                ("IWAE k=1", True, dict(objective="iwae", k=1)), ("IWAE k=4", True, dict(objective="iwae", k=4)),
+                ("CVAE IWAE k=3", True, dict(objective="iwae", k=3, num_classes=4))]
+    results = []
+    for name, training, options in variants:
+        options = {"hidden_dims": (7, 6), **options}
+        k = options.get("k", 1)
+        noise = rng.standard_normal((k, 5, 3)) if options.get("objective") == "iwae" else eps
+        chosen = labels if options.get("num_classes") else None
+        for model_seed in range(seed, seed + 100):  # the first weights whose kinked units stay clear of 0
+            model = VAE(12, latent_dim=3, keep_prob=0.8, seed=model_seed, dtype=np.float64, **options)
+            if distance_to_kinks(model, x, noise, chosen, training) > KINK_MARGIN:
+                break
+        results.append((name, check_vae(model, x, noise, training=training, labels=chosen)))
+    return results
+
+
+KINK_MARGIN = 0.02  # 10 difference steps: ELU's curvature and ReLU's slope jump at 0
+
+
+def distance_to_kinks(model: VAE, x: np.ndarray, eps: np.ndarray, labels: np.ndarray | None,
+                      training: bool) -> float:
+    """The smallest |input| of any ELU, ReLU or leaky ReLU unit in one forward pass (generator left as it was).
+
+    A central difference whose steps carry such an input across 0 measures a different function on each
+    side: ReLU's slope jumps there, ELU's curvature does. The check then reports the step, not the gradient.
+    """
+    state = model.rng.bit_generator.state
+    model.loss(x, training, eps, labels)
+    model.rng.bit_generator.state = state
+    distances = [np.inf]
+    for network in (model.encoder, model.decoder):
+        for dense, activation in zip(network.layers, network.layers[1:], strict=False):
+            if isinstance(dense, Dense) and isinstance(activation, (ELU, ReLU, LeakyReLU)):
+                distances.append(np.abs(dense.x @ dense.params["weight"] + dense.params["bias"]).min())
+    return float(min(distances))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,14 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     checks = [(name, check_layer(layer, x, rng=rng)) for name, layer, x, rng in layer_cases(args.seed)]
-    checks += loss_term_checks(args.seed) + vae_checks(args.seed)
+    checks += concat_check(args.seed) + loss_term_checks(args.seed) + vae_checks(args.seed)
     failed = 0
-    print(f"{'checked':<16} {'tensor':<22} {'max rel. error':>15}  result")
+    print(f"{'checked':<20} {'tensor':<22} {'max rel. error':>15}  result")
     for name, errors in checks:
         for tensor, error in errors.items():
             ok = error < args.tolerance
             failed += not ok
-            print(f"{name:<16} {tensor:<22} {error:>15.3e}  {'PASS' if ok else 'FAIL'}")
+            print(f"{name:<20} {tensor:<22} {error:>15.3e}  {'PASS' if ok else 'FAIL'}")
     print(f"{'all passed' if not failed else f'{failed} failed'} (tolerance {args.tolerance:g})")
     return 1 if failed else 0
 

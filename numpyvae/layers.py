@@ -215,3 +215,66 @@ class Sequential(Layer):
 
     def __repr__(self) -> str:
         return "Sequential(" + ", ".join(map(repr, self.layers)) + ")"
+
+
+class ReLU(Layer):
+    """y = max(x, 0).   dy/dx = 1 for x > 0, 0 otherwise (0 at the kink itself, as every framework takes it)."""
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        self.positive = x > 0
+        return np.maximum(x, 0)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * self.positive
+
+
+class LeakyReLU(Layer):
+    """y = x for x > 0, slope * x otherwise.   dy/dx = 1 for x > 0, slope otherwise.
+
+    A small slope for negative inputs (0.01 by default) keeps a unit's gradient alive where ReLU's is 0.
+    """
+
+    def __init__(self, slope: float = 0.01) -> None:
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        # the derivative itself, in the input's dtype: forward and backward are one product each
+        self.derivative = np.where(x > 0, 1, self.slope).astype(x.dtype, copy=False)
+        return x * self.derivative
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out * self.derivative
+
+    def __repr__(self) -> str:
+        return f"LeakyReLU(slope={self.slope})"
+
+
+# the hidden-layer activations a model can be built from, by the names the command line uses
+ACTIVATIONS = {"elu": ELU, "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid,
+               "softplus": Softplus}
+
+
+class Concat:
+    """Joins arrays side by side along the feature axis: [a, b, ...] (B, n_a), (B, n_b), ... -> (B, n_a + n_b + ...).
+
+    Each output column is a copy of one input column, so the gradient of the output splits back into the
+    inputs' column ranges unchanged:
+
+        y = [a | b]      =>      dL/da = g[:, :n_a],   dL/db = g[:, n_a:n_a + n_b].
+
+    The conditional VAE joins the one-hot label y to the image x before the encoder and to z before the
+    decoder; its backward pass keeps the slice that belongs to z and drops the label's (data needs no gradient).
+    ``forward`` takes a sequence of arrays, ``backward`` returns a list of gradients in the same order.
+    """
+
+    def forward(self, parts, training: bool = True) -> np.ndarray:
+        self.widths = [part.shape[-1] for part in parts]
+        return np.concatenate(parts, axis=-1)
+
+    def backward(self, grad_out: np.ndarray) -> list[np.ndarray]:
+        bounds = np.cumsum([0, *self.widths])
+        return [grad_out[..., start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def __repr__(self) -> str:
+        return "Concat()"

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from .layers import sigmoid
+
 PROB_CLIP = 1e-8  # the seed clips the decoder's probabilities to [1e-8, 1 - 1e-8]
 # sigmoid is monotonic, so clipping p to [c, 1 - c] is clipping the logit to +-log((1 - c) / c)
 LOGIT_CLIP = math.log((1 - PROB_CLIP) / PROB_CLIP)  # 18.42...
@@ -107,3 +109,121 @@ class GaussianKL:
     def backward(self, grad_out) -> tuple[np.ndarray, np.ndarray]:
         g = _per_example(grad_out, self.mean)
         return g * self.mean, g * (self.std - self.std / (VARIANCE_GUARD + self.std * self.std))
+
+
+# -- options beside the seed's terms: the exact likelihood, the sampled KL, the IWAE bound -----------------
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class ExactBernoulliLogLikelihood:
+    """log p(x | a) = sum over pixels of x log sigmoid(a) + (1 - x) log(1 - sigmoid(a)), with no clip.
+
+    Both logs are written so that neither overflows nor takes log 0 for any finite a:
+
+        log sigmoid(a) = -logaddexp(0, -a),      log(1 - sigmoid(a)) = -logaddexp(0, a),
+
+    and since logaddexp(0, -a) = logaddexp(0, a) - a, the sum is  x . a - sum logaddexp(0, a).
+        d/da = x - sigmoid(a)   everywhere (no clip, so no region where the gradient is zero).
+    """
+
+    def forward(self, logits: np.ndarray, x: np.ndarray) -> np.ndarray:
+        self.p, self.x = sigmoid(logits), x
+        return np.einsum("ij,ij->i", x, logits) - np.logaddexp(0, logits).sum(axis=1)
+
+    def backward(self, grad_out) -> np.ndarray:
+        grad = self.x - self.p
+        grad *= _per_example(grad_out, self.p)
+        return grad
+
+
+LIKELIHOODS = ("clipped", "exact")  # the seed's clipped Bernoulli, or ExactBernoulliLogLikelihood
+
+
+class StandardNormalLogDensity:
+    """log p(z) = log N(z; 0, I) = -0.5 * sum_d z_d^2 - (D / 2) log(2 pi), summed over the last axis.
+
+    z is (..., D); the value is (...). d log p / dz = -z.
+    """
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        self.z = z
+        return -0.5 * np.sum(z * z, axis=-1) - 0.5 * z.shape[-1] * LOG_2PI
+
+    def backward(self, grad_out) -> np.ndarray:
+        return -self.z * np.asarray(grad_out, dtype=self.z.dtype)[..., None]
+
+
+class GaussianLogDensity:
+    """log q(z) = log N(z; mean, diag(std^2)) = -0.5 sum_d u_d^2 - sum_d log std_d - (D / 2) log(2 pi),
+    with u = (z - mean) / std, summed over the last axis. z, mean, std broadcast to (..., D); value (...).
+
+    Its partial derivatives, each input held apart from the others:
+
+        d/dz = -u / std,      d/dmean = u / std,      d/dstd = (u^2 - 1) / std.
+
+    ``backward`` returns the three in that order, shaped like the broadcast inputs (a caller whose mean
+    is shared by several z sums over the shared axis itself).
+    """
+
+    def forward(self, z: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        self.u = (z - mean) / std
+        self.std = std
+        return -0.5 * np.sum(self.u * self.u, axis=-1) - np.sum(np.log(std), axis=-1) - 0.5 * z.shape[-1] * LOG_2PI
+
+    def backward(self, grad_out) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        g = np.asarray(grad_out, dtype=self.u.dtype)[..., None]
+        u_over_std = g * self.u / self.std
+        return -u_over_std, u_over_std, g * (self.u * self.u - 1) / self.std
+
+
+class SampledKL:
+    """The one-sample estimate of KL(q(z | x) || p(z)) at z = mean + std * eps (Kingma & Welling's estimator A):
+
+        KL ~ log q(z | x) - log p(z),   per example (B,).
+
+    Its gradient by hand: the partials of the two densities, then the chain rule through z (dz/dmean = 1,
+    dz/dstd = eps):
+
+        dKL/dmean = [dlog q/dz - dlog p/dz] + dlog q/dmean = (-u/std + z) + u/std = z,
+        dKL/dstd  = [dlog q/dz - dlog p/dz] eps + dlog q/dstd = (-u/std + z) eps + (u^2 - 1)/std = z eps - 1/std
+    (with u = eps). Its expectation over eps is the analytic KL's gradient; unlike GaussianKL it has no 1e-8 guard.
+    """
+
+    def __init__(self) -> None:
+        self.posterior, self.prior = GaussianLogDensity(), StandardNormalLogDensity()
+
+    def forward(self, mean: np.ndarray, std: np.ndarray, eps: np.ndarray) -> np.ndarray:
+        self.eps = eps
+        z = mean + std * eps
+        return self.posterior.forward(z, mean, std) - self.prior.forward(z)
+
+    def backward(self, grad_out) -> tuple[np.ndarray, np.ndarray]:
+        grad_out = np.asarray(grad_out, dtype=self.eps.dtype)
+        grad_z, grad_mean, grad_std = self.posterior.backward(grad_out)
+        grad_z -= self.prior.backward(grad_out)
+        return grad_mean + grad_z, grad_std + grad_z * self.eps
+
+
+class ImportanceWeightedBound:
+    """The IWAE bound of Burda et al. (2016) from its K log-weights per example:
+
+        L_K = log (1/K) sum_k w_k = logsumexp_k(log w_k) - log K,     log w (K, B) -> L_K (B,).
+
+    Computed shifted by the largest log-weight m: L_K = m + log sum_k exp(log w_k - m) - log K, so no term
+    overflows. Its gradient is the normalized importance weights, the softmax over k:
+
+        dL_K / dlog w_k = w_k / sum_j w_j = exp(log w_k - m) / sum_j exp(log w_j - m).
+
+    With K = 1 the weight is 1 and L_1 = log w_1: the one-sample ELBO with the KL sampled.
+    """
+
+    def forward(self, log_weights: np.ndarray) -> np.ndarray:
+        peak = log_weights.max(axis=0)
+        shifted = np.exp(log_weights - peak)
+        total = shifted.sum(axis=0)
+        self.normalized_weights = shifted / total
+        return peak + np.log(total) - math.log(len(log_weights))
+
+    def backward(self, grad_out) -> np.ndarray:
+        return self.normalized_weights * np.asarray(grad_out, dtype=self.normalized_weights.dtype)

@@ -27,6 +27,8 @@ from .data import DATASETS, Dataset, MiniBatcher, load_dataset, to_float
 from .errors import CheckpointError, NumericalError, UsageError
 from .evaluate import evaluate, format_table, negative_elbo
 from .images import save_grid, save_image
+from .layers import ACTIVATIONS
+from .model_options import MODEL_SETTINGS, build_model, labels_if_conditional, validate_model
 from .optim import SGD, Adam, Optimizer, clip_by_global_norm, global_norm
 from .vae import VAE
 from .visualize import write_all
@@ -41,6 +43,7 @@ DEFAULT_STEPS = 10_000  # the seed's run
 RUN_SETTINGS = ("dataset", "seed", "dtype", "batch_size", "optimizer", "lr", "momentum", "nesterov",
                 "latent_dim", "hidden_dims", "keep_prob", "model", "reconstruction", "kl_weight", "kl_warmup",
                 "clip_grad")
+RUN_SETTINGS = RUN_SETTINGS + MODEL_SETTINGS  # the model family's flags (model_options.py)
 
 
 def build_parser() -> Parser:
@@ -73,8 +76,29 @@ def build_parser() -> Parser:
     model.add_argument("--model", choices=("vae", "ae"), default="vae",
                        help="vae: the seed's VAE; ae: the plain autoencoder (no sampling, no KL)")
     model.add_argument("--latent-dim", type=int, default=20, help="size of the latent code z")
-    model.add_argument("--hidden-dims", type=int, nargs=2, default=[500, 500], metavar=("FIRST", "SECOND"),
-                       help="widths of the two hidden layers (the decoder mirrors them)")
+    model.add_argument("--hidden-dims", type=int, nargs="+", default=[500, 500], metavar="WIDTH",
+                       help="widths of the encoder's hidden layers, one or more (the decoder mirrors them)")
+    model.add_argument("--decoder-dims", type=int, nargs="+", default=None, metavar="WIDTH",
+                       help="widths of the decoder's hidden layers (default: --hidden-dims reversed)")
+    model.add_argument("--activations", nargs="+", default=None, metavar="NAME",
+                       help=f"each encoder hidden layer's activation, one of {', '.join(ACTIVATIONS)}; one name "
+                            "for all layers or one per layer (default: elu for all but the last layer, tanh for "
+                            "the last: the seed's elu tanh)")
+    model.add_argument("--decoder-activations", nargs="+", default=None, metavar="NAME",
+                       help="each decoder hidden layer's activation (default: the encoder's reversed, the seed's "
+                            "tanh elu)")
+    model.add_argument("--conditional", action="store_true",
+                       help="the conditional VAE: the one-hot label joins x at the encoder and z at the decoder")
+    model.add_argument("--objective", choices=("elbo", "iwae"), default="elbo",
+                       help="elbo: the seed's one-sample ELBO; iwae: the importance-weighted bound with --k samples")
+    model.add_argument("--k", type=int, default=None,
+                       help="importance samples per image for --objective iwae (default: 1, which is the ELBO "
+                            "with a sampled KL)")
+    model.add_argument("--kl", choices=("analytic", "sampled"), default="analytic",
+                       help="analytic: the seed's closed-form KL; sampled: log q(z|x) - log p(z) at the sampled z")
+    model.add_argument("--likelihood", choices=("clipped", "exact"), default="clipped",
+                       help="clipped: the seed's probabilities clipped to [1e-8, 1 - 1e-8]; exact: log sigmoid "
+                            "by logaddexp, no clip")
     model.add_argument("--keep-prob", type=float, default=0.9, help="dropout keep probability, in (0, 1]")
     model.add_argument("--reconstruction", choices=("bernoulli", "mse"), default="bernoulli",
                        help="bernoulli: the seed's cross-entropy; mse: a Gaussian (squared-error) likelihood")
@@ -115,6 +139,7 @@ def validate(args: argparse.Namespace) -> None:
     for ok, message in checks:
         if not ok:
             raise UsageError(message)
+    validate_model(args)
 
 
 def make_optimizer(args: argparse.Namespace, params: dict[str, np.ndarray]) -> Optimizer:
@@ -205,15 +230,15 @@ def load_resumed(args: argparse.Namespace) -> Checkpoint | None:
     return saved
 
 
-def start_run(args: argparse.Namespace, saved: Checkpoint | None, train_images: np.ndarray) -> Run:
+def start_run(args: argparse.Namespace, saved: Checkpoint | None, train_images: np.ndarray,
+              train_labels: np.ndarray | None = None) -> Run:
     """A new run from the flags, or the saved one continued when ``saved`` is given."""
-    model = VAE(28 * 28, args.hidden_dims, args.latent_dim, args.keep_prob, seed=args.seed,
-                dtype=np.dtype(args.dtype), variational=args.model == "vae", reconstruction=args.reconstruction,
-                kl_weight=args.kl_weight)
+    model = build_model(args)
     optimizer = make_optimizer(args, model.params)
     if args.batch_size > len(train_images):
         raise UsageError(f"--batch-size {args.batch_size} is larger than the {len(train_images)} training images")
-    batcher = MiniBatcher(train_images, args.batch_size, model.rng, model.dtype)
+    batcher = MiniBatcher(train_images, args.batch_size, model.rng, model.dtype,
+                          labels=labels_if_conditional(model, train_labels), num_classes=model.num_classes)
     out = Path(args.out) if args.out else (Path(args.resume).parent if saved else new_run_folder(args.dataset))
     if args.epochs:
         total_steps = round(args.epochs * batcher.steps_per_epoch)
@@ -241,9 +266,12 @@ def restore(run: Run, saved: Checkpoint, path: str) -> None:
 class Reporter:
     """What a person sees: the seed's PNGs, 8x8 grids, metrics.csv, and the ``step: N loss: X`` lines."""
 
-    def __init__(self, run: Run, test_images: np.ndarray) -> None:
+    def __init__(self, run: Run, test_images: np.ndarray, test_labels: np.ndarray | None = None) -> None:
         self.run, self.test_images = run, test_images
         model = run.model
+        self.test_labels = labels_if_conditional(model, test_labels)  # a conditional model's images and samples
+        self.first_labels = None if self.test_labels is None else self.test_labels[:GRID]
+        self.prior_labels = np.arange(GRID) % model.num_classes if model.conditional else None  # 0..9 in turn
         self.first_images = to_float(test_images[:GRID], model.dtype)  # test image 6 among them
         # the same prior draws at every report, so the pictures show the model changing, not the noise
         self.prior_z = np.random.default_rng(run.args.seed + 1).standard_normal(
@@ -257,8 +285,9 @@ class Reporter:
 
     def report(self, step: int, train_loss: float) -> float:
         model, out = self.run.model, self.run.out
-        test_loss = negative_elbo(model, self.test_images)
-        reconstructions, samples = model.reconstruct(self.first_images), model.decode(self.prior_z)
+        test_loss = negative_elbo(model, self.test_images, labels=self.test_labels)
+        reconstructions = model.reconstruct(self.first_images, self.first_labels)
+        samples = model.decode(self.prior_z, self.prior_labels)
         save_image(reconstructions[TEST_IMAGE], out / f"{step}.png")  # the seed's two pictures come from
         save_image(samples[0], out / f"z_{step}.png")                  # the grids' own rows
         save_grid(reconstructions, out / f"reconstructions_{step}.png", columns=8)
@@ -274,8 +303,8 @@ def train(args: argparse.Namespace) -> dict:
     validate(args)
     saved = load_resumed(args)  # before the data: a bad checkpoint should not wait for a download
     dataset = load_dataset(args.dataset, args.data_dir, download=not args.no_download, progress=not args.no_progress)
-    run = start_run(args, saved, dataset.train_images)
-    stopped_by = run_steps(run, Reporter(run, dataset.test_images))
+    run = start_run(args, saved, dataset.train_images, dataset.train_labels)
+    stopped_by = run_steps(run, Reporter(run, dataset.test_images, dataset.test_labels))
     return finish(run, dataset, stopped_by, time.perf_counter() - started)
 
 
@@ -291,7 +320,7 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
         while run.step < run.total_steps and stop.signal_name is None:
             model.kl_weight = kl_weight_at(run.step + 1, args)
             with np.errstate(all="ignore"):  # check_finite reports a blow-up better than NumPy's warnings
-                loss = model.loss(run.batcher.next_batch())
+                loss = model.loss(run.batcher.next_batch(), labels=run.batcher.last_labels)
                 model.backward()
             check_finite(model, loss, run.step + 1, checkpoint_path)
             if args.clip_grad is not None:
@@ -325,7 +354,7 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     started = time.perf_counter()
     model = run.model
     results = evaluate(model, dataset.test_images, k=0 if stopped_by else run.args.eval_k, seed=0,
-                       progress=not run.args.no_progress)
+                       progress=not run.args.no_progress, labels=labels_if_conditional(model, dataset.test_labels))
     (run.out / "evaluation.json").write_text(json.dumps(results, indent=2) + "\n")
     if not stopped_by:
         write_all(model, dataset, run.out, metrics=run.out / "metrics.csv", seed=run.args.seed)
@@ -335,6 +364,8 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(format_table(results))
     label = "test -ELBO" if model.variational else "test reconstruction loss"
+    if model.conditional:
+        label += " (a bound on -log p(x | y))"
     print(f"{label}: {test_loss:.2f} nats over {len(dataset.test_images)} test images; "
           f"{summary['seconds']:.1f} s; results in {run.out}")
     return summary
