@@ -87,7 +87,7 @@ class TracedVAE:
             Step("a_sigma", lambda v: model.std_head.layers[0].forward(v["h"]), "h W_sigma + b_sigma",
                  "pre-activation of the std head", model.std_head.layers[0], "h"),
             Step("sigma", lambda v: model.std_head.layers[1].forward(v["a_sigma"]) + STD_FLOOR,
-                 f"{STD_FLOOR:g} + softplus(a_sigma)", "posterior std (z_std in vae.py)", model.std_head.layers[1],
+                 "1e-6 + softplus(a_sigma)", "posterior std (z_std in vae.py)", model.std_head.layers[1],
                  "a_sigma"),
             Step("z", lambda v: v["mu"] + v["sigma"] * self.eps, "mu + sigma * eps",
                  "eps ~ N(0, I), held fixed: the reparameterization"),
