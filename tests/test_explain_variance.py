@@ -72,3 +72,25 @@ def test_a_conditional_model_gets_its_labels(num_classes):
     labels = np.arange(len(x)) % num_classes
     spreads = variance.gradient_spread(model, x, labels, draws=5)
     assert all(np.isfinite(spread.total_variance) for spread in spreads.values())
+
+
+def test_bounds_are_compared_on_the_same_images(tmp_path, tiny_dataset, capsys):
+    from numpyvae.explain.bounds import paired
+    rng = np.random.default_rng(0)
+    difficulty = rng.normal(100, 20, 400)  # images differ a lot; the bounds differ a little on each
+    first, second = difficulty + rng.normal(0, 1, 400), difficulty - 3 + rng.normal(0, 1, 400)
+    mean, paired_error, unpaired_error = paired(first, second)
+    assert mean == pytest.approx(np.mean(second - first))
+    assert paired_error == pytest.approx(np.std(second - first, ddof=1) / 20)
+    assert paired_error < unpaired_error / 5
+
+    model = VAE(784, (16, 12), 3, keep_prob=0.9, seed=0)
+    checkpoint = tmp_path / "checkpoint.npz"
+    save_checkpoint(checkpoint, Checkpoint(config={"model": model.config, "run": {"dataset": "mnist"}}, step=0,
+                                           rng_state=model.rng.bit_generator.state, params=model.params,
+                                           optimizer={}, batcher={}))
+    data_dir = str(tiny_dataset[0].parent)
+    assert main(["bounds", str(checkpoint), "--data-dir", data_dir, "--images", "10", "--k", "1", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "IWAE K = 5 minus K = 1:" in out and "of 10" in out
+    assert main(["bounds", str(checkpoint), "--data-dir", data_dir, "--k", "0"]) == 2

@@ -5,6 +5,7 @@
     worked    a two-pixel, one-latent VAE with a number at every node, small enough to do by hand
     graph     the computation graph drawn with Pillow (docs/images/graph.png)
     variance  the variance of the encoder's gradient under estimators A, B and the score function
+    bounds    the -ELBO and IWAE bounds on the same images, compared pair by pair
 """
 
 from ..vae import VAE

@@ -5,6 +5,7 @@
     python -m numpyvae.explain worked               the two-pixel, one-latent example with a number at every node
     python -m numpyvae.explain graph --out F.png    draw the computation graph (docs/images/graph.png)
     python -m numpyvae.explain variance CHECKPOINT  gradient variance of estimators A and B (and the score function)
+    python -m numpyvae.explain bounds CHECKPOINT    -ELBO and IWAE bounds on the same images, paired differences
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..cli import Parser, run
 from .bugs import BUGS, planted
 from .trace import STEP, TOLERANCE, explain
 
-SUBCOMMANDS = ("worked", "graph", "variance")
+SUBCOMMANDS = ("worked", "graph", "variance", "bounds")
 
 
 def build_parser() -> Parser:
@@ -26,7 +27,8 @@ def build_parser() -> Parser:
                     description="Print a tiny VAE's forward pass as a legend, then walk its backward pass stage by "
                                 "stage: each gradient's equation, shape, norm and numerical-check error. "
                                 "Sub-commands: 'worked' (a network small enough to do by hand), 'graph' (draw the "
-                                "computation graph), 'variance CHECKPOINT' (the gradient estimators' variance); "
+                                "computation graph), 'variance CHECKPOINT' (the gradient estimators' variance), "
+                                "'bounds CHECKPOINT' (-ELBO and IWAE bounds compared image by image); "
                                 "each has its own --help.")
     parser.add_argument("--batch", type=int, default=4, help="images in the batch (random pixels)")
     parser.add_argument("--pixels", type=int, default=64, help="pixels per image (an 8x8 image by default: "
