@@ -101,3 +101,27 @@ def test_bad_flags_are_one_line_errors(capsys):
     assert exit_info.value.code == 2
     assert ex.main(["--batch", "0"]) == 2
     assert capsys.readouterr().err.count("\n") == 2
+
+
+@pytest.mark.parametrize("options", [dict(classes=3), dict(objective="iwae", k=3),
+                                     dict(classes=2, objective="iwae", k=2)])
+def test_the_conditional_and_iwae_walks_agree_with_the_model_and_the_checks(options):
+    loss, rows, traced = ex.explain(seed=1, pixels=16, hidden=8, **options)
+    assert all(error < 1e-6 for _, error in rows), [(stage.name, error) for stage, error in rows if error >= 1e-6]
+    stages = {stage.name: stage for stage, _ in rows}
+    model = ex.VAE(16, (8, 8), 3, keep_prob=0.8, seed=1, dtype=np.float64, num_classes=options.get("classes", 0),
+                   objective=options.get("objective", "elbo"), k=options.get("k", 1))
+    assert model.loss(traced.x, True, traced.eps, labels=traced.labels) == loss
+    model.backward()
+    for name, grad in model.grads.items():
+        np.testing.assert_allclose(stages[name].gradient, grad, rtol=1e-10, atol=1e-14)
+    if options.get("classes"):
+        assert "zc" in stages and stages["z"].gradient.shape[1] == 3
+    if options.get("objective") == "iwae":
+        assert stages["log_w"].gradient.shape == (options["k"], 4)
+        np.testing.assert_allclose(stages["log_w"].gradient.sum(axis=0), -1 / 4)  # the weights sum to one
+
+
+def test_k_without_iwae_is_refused(capsys):
+    assert ex.main(["--k", "2"]) == 2
+    assert "--k counts IWAE samples" in capsys.readouterr().err

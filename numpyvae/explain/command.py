@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from ..cli import Parser, run
+from ..errors import UsageError
 from .bugs import BUGS, planted
 from .trace import STEP, TOLERANCE, explain
 
@@ -37,6 +38,11 @@ def build_parser() -> Parser:
     parser.add_argument("--latent", type=int, default=3, help="size of the latent code")
     parser.add_argument("--no-dropout", action="store_true", help="turn dropout off (keep probability 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the batch and the noise")
+    parser.add_argument("--classes", type=int, default=0,
+                        help="make it the conditional VAE with this many classes (0: unconditional)")
+    parser.add_argument("--objective", choices=("elbo", "iwae"), default="elbo",
+                        help="the loss: the -ELBO, or the IWAE bound with --k samples per image")
+    parser.add_argument("--k", type=int, default=3, help="IWAE samples per image K (with --objective iwae)")
     parser.add_argument("--bug", choices=sorted(BUGS), default=None,
                         help="plant a named bug in one backward step for this run only, and show where the "
                              "numerical check first fails")
@@ -44,15 +50,21 @@ def build_parser() -> Parser:
 
 
 def explain_command(args: argparse.Namespace) -> int:
-    for flag in ("batch", "pixels", "hidden", "latent"):
+    for flag in ("batch", "pixels", "hidden", "latent", "k"):
         if getattr(args, flag) < 1:
-            from ..errors import UsageError
             raise UsageError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    if args.classes < 0:
+        raise UsageError(f"--classes must be 0 (unconditional) or more, got {args.classes}")
+    if args.objective != "iwae" and "--k" in (sys.argv if args.argv is None else args.argv):
+        raise UsageError("--k counts IWAE samples: it needs --objective iwae")
     with planted(args.bug) as bug:
         loss, rows, traced = explain(batch=args.batch, pixels=args.pixels, hidden=args.hidden, latent=args.latent,
-                                     dropout=not args.no_dropout, seed=args.seed)
-    print(f"forward pass: B = {args.batch} random images of P = {args.pixels} pixels, hidden width {args.hidden}, "
-          f"latent size J = {args.latent}, float64")
+                                     dropout=not args.no_dropout, seed=args.seed, classes=args.classes,
+                                     objective=args.objective, k=args.k if args.objective == "iwae" else 1)
+    model = "the conditional VAE, " if args.classes else ""
+    model += f"the IWAE loss with K = {args.k}, " if args.objective == "iwae" else ""
+    print(f"forward pass of {model or 'the VAE, '}B = {args.batch} random images of P = {args.pixels} pixels, "
+          f"hidden width {args.hidden}, latent size J = {args.latent}, float64")
     for line in traced.legend():
         print("  " + line)
     print(f"loss L = {loss:.6f}")
@@ -85,4 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         from importlib import import_module
         return import_module(f".{argv[0]}", __package__).main(argv[1:])
-    return run(explain_command, build_parser(), argv)
+    parser = build_parser()
+    parser.set_defaults(argv=argv)
+    return run(explain_command, parser, argv)

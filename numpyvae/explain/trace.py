@@ -76,11 +76,20 @@ def weight_names(model: VAE) -> dict[int, tuple[str, str]]:
 class TracedVAE:
     """A VAE's forward pass as named steps over a dict of values, so that it can restart at any step."""
 
-    def __init__(self, model: VAE, x: np.ndarray, eps: np.ndarray, training: bool = True) -> None:
-        self.model, self.x, self.eps, self.training = model, x, eps, training
+    def __init__(self, model: VAE, x: np.ndarray, eps: np.ndarray, training: bool = True,
+                 labels: np.ndarray | None = None) -> None:
+        self.model, self.x, self.eps, self.training, self.labels = model, x, eps, training, labels
+        self.iwae = getattr(model, "objective", "elbo") == "iwae"
+        self.conditional = getattr(model, "num_classes", 0) > 0
+        self.samples = len(eps) if self.iwae else 1  # K, the samples per image
         self.names = weight_names(model)
         self.steps: list[Step] = []
-        self._mlp("enc", model.encoder, "x", last="h")
+        self.values: dict[str, np.ndarray] = {"x": x}
+        if self.conditional:
+            self.values["c"] = model.one_hot(labels, len(x))
+            self.steps.append(Step("xc", lambda v: model.input_concat.forward([v["x"], v["c"]]), "[x | c]",
+                                   "the image and its one-hot label c side by side"))
+        self._mlp("enc", model.encoder, "xc" if self.conditional else "x", last="h")
         self.steps += [
             Step("mu", lambda v: model.mean_head.forward(v["h"]), "h W_mu + b_mu", "posterior mean (z_mean in vae.py)",
                  model.mean_head, "h"),
@@ -89,11 +98,27 @@ class TracedVAE:
             Step("sigma", lambda v: model.std_head.layers[1].forward(v["a_sigma"]) + STD_FLOOR,
                  "1e-6 + softplus(a_sigma)", "posterior std (z_std in vae.py)", model.std_head.layers[1],
                  "a_sigma"),
-            Step("z", lambda v: v["mu"] + v["sigma"] * self.eps, "mu + sigma * eps",
-                 "eps ~ N(0, I), held fixed: the reparameterization"),
         ]
-        self._mlp("dec", model.decoder, "z", last="logits")
-        self.values: dict[str, np.ndarray] = {"x": x}
+        if self.iwae:
+            latent = eps.shape[-1]
+            self.steps.append(Step("z", lambda v: (v["mu"] + v["sigma"] * self.eps).reshape(-1, latent),
+                                   "mu + sigma * eps_k", "K samples per image, eps_k held fixed: row k B + b"))
+        else:
+            self.steps.append(Step("z", lambda v: v["mu"] + v["sigma"] * self.eps, "mu + sigma * eps",
+                                   "eps ~ N(0, I), held fixed: the reparameterization"))
+        if self.conditional:
+            self.steps.append(Step("zc", lambda v: model.latent_concat.forward([v["z"], np.tile(v["c"], (
+                self.samples, 1))]), "[z | c]", "the code and the label side by side"))
+        self._mlp("dec", model.decoder, "zc" if self.conditional else "z", last="logits")
+        if self.iwae:
+            self.steps.append(Step("log_w", self._log_weights, "log p(x | z_k) + log p(z_k) - log q(z_k | x)",
+                                   "the log importance weights, (K, B)"))
+
+    def _log_weights(self, v: dict) -> np.ndarray:
+        model, k, batch = self.model, self.samples, len(self.x)
+        z = v["z"].reshape(k, batch, -1)
+        log_likelihood = model.reconstruction.forward(v["logits"], np.tile(self.x, (k, 1))).reshape(k, batch)
+        return log_likelihood + model.log_prior.forward(z) - model.log_posterior.forward(z, v["mu"], v["sigma"])
 
     def _mlp(self, prefix: str, network: Sequential, source: str, last: str) -> None:
         """Name each layer's output: {prefix}.a{i} after Dense i, .y{i} after its activation, .r{i} after dropout."""
@@ -123,7 +148,7 @@ class TracedVAE:
 
     def forward(self) -> float:
         """The whole pass through the model's own loss, which draws the dropout masks once."""
-        loss = self.model.loss(self.x, self.training, self.eps)
+        loss = self.model.loss(self.x, self.training, self.eps, labels=self.labels)
         self.run_steps(0)  # fill the named values with the same masks
         return loss
 
@@ -132,6 +157,8 @@ class TracedVAE:
         for step in self.steps[first:]:
             self.values[step.name] = step.compute(self.values)
         model, batch = self.model, len(self.x)
+        if self.iwae:
+            return -model.bound.forward(self.values["log_w"]) / batch
         log_likelihood = model.reconstruction.forward(self.values["logits"], self.x)
         kl = model.kl.forward(self.values["mu"], self.values["sigma"])
         return (model.kl_term_weight() * kl - log_likelihood) / batch
@@ -146,6 +173,8 @@ class TracedVAE:
         keep = f"rho = {dropout.mask_prob:.6g}" if dropout is not None and dropout.keep_prob < 1 else "rho = 1"
         lines = [f"{'node':<9} {'shape':>6}   {'= computed from earlier nodes':<36} what it is",
                  f"{'x':<9} {_shape(self.x):>6}   {'the images, pixels in [0, 1]':<36} data"]
+        if self.conditional:
+            lines.append(f"{'c':<9} {_shape(self.values['c']):>6}   {'the labels, one-hot':<36} data")
         for step in self.steps:
             note = step.note
             if isinstance(step.layer, Dense):
@@ -154,12 +183,19 @@ class TracedVAE:
             elif isinstance(step.layer, Dropout):
                 note += f" (mask m, {keep})"
             lines.append(f"{step.name:<9} {_shape(self.values[step.name]):>6}   = {step.formula:<34} {note}")
-        lines += [f"{'xhat':<9} {_shape(self.x):>6}   = {'sigmoid(logits)':<34} pixel probabilities; logits clipped"
-                  f" to +-{LOGIT_CLIP:.2f}",
-                  f"{'L':<9} {'1':>6}   = (1/B) sum_b [beta KL_b - log p(x_b | z_b)]   the loss (beta = "
-                  f"{model.kl_term_weight():g})",
-                  "   log p(x | z) = sum over pixels of x log xhat + (1 - x) log(1 - xhat)",
-                  "   KL = 0.5 sum over latent dims of (sigma^2 + mu^2 - log(1e-8 + sigma^2) - 1)",
+        lines.append(f"{'xhat':<9} {_shape(self.values['logits']):>6}   = {'sigmoid(logits)':<34} pixel "
+                     f"probabilities; logits clipped to +-{LOGIT_CLIP:.2f}")
+        given = " | c" if self.conditional else ""
+        if self.iwae:
+            lines += [f"{'L':<9} {'1':>6}   = -(1/B) sum_b log (1/K) sum_k w_kb   the IWAE loss, K = {self.samples}",
+                      f"   log p(x | z{given}) = sum over pixels of x log xhat + (1 - x) log(1 - xhat); log p(z) and "
+                      f"log q(z | x{given}) the Gaussian densities"]
+        else:
+            lines += [f"{'L':<9} {'1':>6}   = (1/B) sum_b [beta KL_b - log p(x_b | z_b{given})]   the loss (beta = "
+                      f"{model.kl_term_weight():g})",
+                      f"   log p(x | z{given}) = sum over pixels of x log xhat + (1 - x) log(1 - xhat)",
+                      "   KL = 0.5 sum over latent dims of (sigma^2 + mu^2 - log(1e-8 + sigma^2) - 1)"]
+        lines += [
                   "   f' : " + "; ".join(sorted({ACTIVATIONS[type(layer)][2] for net in (model.encoder, model.decoder)
                                                  for layer in net.layers if type(layer) in ACTIVATIONS}))]
         return lines
@@ -191,8 +227,9 @@ def walk_backward(traced: TracedVAE) -> list[Stage]:
         stages.append(Stage(name, equation, gradient.copy(), lambda: values[name], traced.index(name) + 1))
         return gradient
 
-    def through(network_steps: list[Step], grad: np.ndarray) -> np.ndarray | None:
-        """Backward through the steps of one MLP, last to first; returns the gradient of its input."""
+    def through(network_steps: list[Step], grad: np.ndarray, record_input: bool = True) -> np.ndarray | None:
+        """Backward through the steps of one MLP, last to first; returns the gradient of its input (recorded
+        as a row unless ``record_input`` is false: the caller adds to it first)."""
         for position in range(len(network_steps) - 1, -1, -1):
             step = network_steps[position]
             source, layer = step.source, step.layer
@@ -206,6 +243,8 @@ def walk_backward(traced: TracedVAE) -> list[Stage]:
                                         lambda layer=layer, param=param: layer.params[param], stage_index))
                 if grad_in is None:  # the first layer: its input is data
                     return None
+                if position == 0 and not record_input:
+                    return grad_in
                 grad = record(source, f"d{source} = d{step.name} W_{symbol}^T", grad_in)
             elif isinstance(layer, Dropout):
                 grad = record(source, f"d{source} = d{step.name} * m / rho", layer.backward(grad))
@@ -215,15 +254,39 @@ def walk_backward(traced: TracedVAE) -> list[Stage]:
         return grad
 
     steps = traced.steps
-    decoder_steps = steps[traced.index("z") + 1:]
+    first_decoder = traced.index("zc" if traced.conditional else "z") + 1
+    decoder_steps = steps[first_decoder:traced.index("logits") + 1]
     encoder_steps = steps[:traced.index("h") + 1]
-    grad = record("logits", "dlogits = -(x - xhat) / B", model.reconstruction.backward(-1 / batch))
-    grad_z = through(decoder_steps, grad)
-    kl_grad_mu, kl_grad_sigma = model.kl.backward(beta / batch)
+    if traced.iwae:
+        grad_log_w = record("log_w", "dlog_w = -(1/B) softmax over k of log_w  (the normalized weights)",
+                            model.bound.backward(-1 / batch))
+        grad = record("logits", "dlogits = dlog_w * (x - xhat)", model.reconstruction.backward(grad_log_w.reshape(-1)))
+    else:
+        grad = record("logits", "dlogits = -(x - xhat) / B", model.reconstruction.backward(-1 / batch))
+    grad_z = through(decoder_steps, grad, record_input=traced.conditional)
+    if traced.conditional:
+        grad_z = model.latent_concat.backward(grad_z)[0]
+        if not traced.iwae:
+            record("z", "dz = dzc[:, :J]  (the label's columns are data: dropped)", grad_z)
     b = "beta " if beta != 1 else ""
-    grad_mu, grad_sigma = reparameterization_backward(grad_z, traced.eps, kl_grad_mu, kl_grad_sigma)
-    record("mu", f"dmu = dz + {b}mu / B", grad_mu)
-    record("sigma", f"dsigma = dz * eps + {b}(sigma - sigma / (1e-8 + sigma^2)) / B", grad_sigma)
+    if traced.iwae:
+        k, latent = traced.samples, traced.eps.shape[-1]
+        from_decoder = "dzc[:, :J]" if traced.conditional else f"d{decoder_steps[0].name} W_dec1^T"
+        grad_z = grad_z.reshape(k, batch, latent) + model.log_prior.backward(grad_log_w)
+        q_grad_z, q_grad_mu, q_grad_sigma = model.log_posterior.backward(-grad_log_w)
+        grad_z += q_grad_z
+        record("z", f"dz = {from_decoder} - dlog_w z + dlog_w eps / sigma  (three paths add)",
+               grad_z.reshape(-1, latent))
+        grad_mu = record("mu", "dmu = sum over k of (dz_k - dlog_w_k eps_k / sigma)", (grad_z + q_grad_mu).sum(0))
+        grad_sigma = record("sigma", "dsigma = sum over k of (dz_k eps_k - dlog_w_k (eps_k^2 - 1) / sigma)",
+                            (grad_z * traced.eps + q_grad_sigma).sum(0))
+    else:
+        if not traced.conditional:
+            record("z", f"dz = d{decoder_steps[0].name} W_dec1^T", grad_z)
+        kl_grad_mu, kl_grad_sigma = model.kl.backward(beta / batch)
+        grad_mu, grad_sigma = reparameterization_backward(grad_z, traced.eps, kl_grad_mu, kl_grad_sigma)
+        record("mu", f"dmu = dz + {b}mu / B", grad_mu)
+        record("sigma", f"dsigma = dz * eps + {b}(sigma - sigma / (1e-8 + sigma^2)) / B", grad_sigma)
     grad_a_sigma = record("a_sigma", "da_sigma = dsigma * sigmoid(a_sigma)", model.std_head.layers[1].backward(
         grad_sigma))
     grad_h_mu = through([steps[traced.index("mu")]], grad_mu)
@@ -247,19 +310,26 @@ def numerical_check(traced: TracedVAE, stage: Stage, h: float = STEP) -> float:
 
 
 def tiny_model(*, batch: int = 4, pixels: int = 64, hidden: int = 16, latent: int = 3, dropout: bool = True,
-               seed: int = 0) -> TracedVAE:
-    """The walk's network: a small float64 VAE, a batch of random images and fixed noise, run forward."""
+               seed: int = 0, classes: int = 0, objective: str = "elbo", k: int = 1) -> TracedVAE:
+    """The walk's network: a small float64 VAE, a batch of random images (and labels) and fixed noise.
+
+    ``classes`` > 0 makes it the conditional VAE; ``objective="iwae"`` trains the IWAE bound with ``k`` samples.
+    """
     rng = np.random.default_rng(seed)
-    model = VAE(pixels, (hidden, hidden), latent, keep_prob=0.8 if dropout else 1.0, seed=seed, dtype=np.float64)
+    model = VAE(pixels, (hidden, hidden), latent, keep_prob=0.8 if dropout else 1.0, seed=seed, dtype=np.float64,
+                num_classes=classes, objective=objective, k=k)
     x = rng.random((batch, pixels))
-    eps = rng.standard_normal((batch, latent))
-    return TracedVAE(model, x, eps, training=True)
+    eps = rng.standard_normal((k, batch, latent) if objective == "iwae" else (batch, latent))
+    labels = rng.integers(0, classes, batch) if classes else None
+    return TracedVAE(model, x, eps, training=True, labels=labels)
 
 
 def explain(*, batch: int = 4, pixels: int = 64, hidden: int = 16, latent: int = 3, dropout: bool = True,
-            seed: int = 0, h: float = STEP) -> tuple[float, list[tuple[Stage, float]], TracedVAE]:
+            seed: int = 0, classes: int = 0, objective: str = "elbo", k: int = 1,
+            h: float = STEP) -> tuple[float, list[tuple[Stage, float]], TracedVAE]:
     """The loss of one tiny batch, every stage of its backward pass with its numerical-check error, and the trace."""
-    traced = tiny_model(batch=batch, pixels=pixels, hidden=hidden, latent=latent, dropout=dropout, seed=seed)
+    traced = tiny_model(batch=batch, pixels=pixels, hidden=hidden, latent=latent, dropout=dropout, seed=seed,
+                        classes=classes, objective=objective, k=k)
     loss = traced.forward()
     stages = walk_backward(traced)
     return loss, [(stage, numerical_check(traced, stage, h)) for stage in stages], traced
