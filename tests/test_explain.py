@@ -12,7 +12,7 @@ NODES = ("x", "enc.a1", "enc.y1", "enc.r1", "enc.a2", "enc.y2", "h", "mu", "a_si
 
 
 def test_the_legend_comes_first_and_names_every_node_once(capsys):
-    assert ex.main([]) == 0
+    assert ex.main(["--pixels", "16"]) == 0
     out = capsys.readouterr().out
     legend, table = out.split("backward, from the loss down")
     first_words = [line.split()[0] for line in legend.splitlines()[2:] if line.startswith("  ") and
@@ -25,7 +25,7 @@ def test_the_legend_comes_first_and_names_every_node_once(capsys):
 
 
 def test_every_weight_row_names_its_input(capsys):
-    _, rows, _ = ex.explain()
+    _, rows, _ = ex.explain(pixels=16)
     inputs = {stage.name: stage.equation.split(" = ")[1].split("^T")[0] for stage, _ in rows
               if stage.name.endswith(".weight")}
     assert inputs == {"decoder.output.weight": "dec.r2", "decoder.fc2.weight": "dec.r1", "decoder.fc1.weight": "z",
@@ -34,12 +34,12 @@ def test_every_weight_row_names_its_input(capsys):
 
 
 def test_parameter_rows_show_the_models_own_gradients():
-    loss, rows, _ = ex.explain(seed=1)
+    loss, rows, _ = ex.explain(seed=1, pixels=16)
     stages = {stage.name: stage for stage, _ in rows}
     assert len([name for name in stages if name.endswith((".weight", ".bias"))]) == 14
-    model = ex.VAE(64, (16, 16), 3, keep_prob=0.8, seed=1, dtype=np.float64)
+    model = ex.VAE(16, (16, 16), 3, keep_prob=0.8, seed=1, dtype=np.float64)
     rng = np.random.default_rng(1)
-    x, eps = rng.random((4, 64)), rng.standard_normal((4, 3))
+    x, eps = rng.random((4, 16)), rng.standard_normal((4, 3))
     assert model.loss(x, True, eps) == loss
     model.backward()
     for name, grad in model.grads.items():
@@ -48,7 +48,7 @@ def test_parameter_rows_show_the_models_own_gradients():
 
 def test_node_rows_are_the_gradients_of_the_loss_in_that_node():
     """Each node row's gradient against a plain float64 finite difference, independent of the walk's checker."""
-    loss, rows, traced = ex.explain(seed=2, dropout=False)
+    loss, rows, traced = ex.explain(seed=2, dropout=False, pixels=16)
     stages = {stage.name: stage for stage, _ in rows}
     for name in ("logits", "z", "sigma", "h", "enc.a1"):
         value = traced.values[name]
@@ -69,7 +69,7 @@ def test_a_wrong_kl_gradient_is_caught_at_its_stage(monkeypatch, capsys):
         grad_mean, grad_std = right(self, grad_out)
         return grad_mean, grad_std * 1.01  # one percent off
     monkeypatch.setattr(GaussianKL, "backward", wrong)
-    assert ex.main([]) == 1
+    assert ex.main(["--pixels", "16"]) == 1
     failing = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.endswith("FAIL")]
     assert failing[0] == "sigma"  # caught where it happens; everything upstream inherits it
     assert "mu" not in failing and "logits" not in failing
@@ -92,7 +92,7 @@ def test_a_planted_bug_is_gone_after_the_run():
             pass
     assert originals == (Tanh.backward, Dropout.backward, Dense.backward, GaussianKL.backward,
                          ex.trace.trunk_backward, ex.trace.reparameterization_backward)
-    assert ex.main([]) == 0
+    assert ex.main(["--pixels", "16", "--hidden", "8"]) == 0
 
 
 def test_bad_flags_are_one_line_errors(capsys):
