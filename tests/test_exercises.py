@@ -13,12 +13,12 @@ class Dense:
     def __init__(self, weight, bias):
         self.weight, self.bias = weight, bias
 
-    def forward(self, x):
-        self.x = x
-        return x @ self.weight + self.bias
+    def forward(self, u):
+        self.u = u
+        return u @ self.weight + self.bias
 
     def backward(self, grad_out):
-        self.grad_weight = self.x.T @ grad_out
+        self.grad_weight = self.u.T @ grad_out
         self.grad_bias = grad_out.sum(axis=0)
         return grad_out @ self.weight.T
 '''
@@ -76,7 +76,7 @@ def test_a_right_solution_passes_and_one_wrong_line_fails_its_own_row(tmp_path, 
     capsys.readouterr()
     assert main(["check", "dense", "--file", str(wrong)]) == 1
     rows = rows_of(capsys.readouterr().out)
-    assert rows == {"forward  y = x W + b": "PASS", "dL/dx": "PASS", "dL/dW": "PASS", "dL/db": "FAIL"}
+    assert rows == {"forward  a = u W + b": "PASS", "dL/du": "PASS", "dL/dW": "PASS", "dL/db": "FAIL"}
 
 
 def test_the_textbook_softplus_fails_only_at_large_inputs(tmp_path, capsys):

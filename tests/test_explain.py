@@ -7,8 +7,8 @@ from numpyvae import explain as ex
 from numpyvae.layers import Dense, Dropout, Tanh
 from numpyvae.losses import GaussianKL
 
-NODES = ("x", "enc.a1", "enc.y1", "enc.r1", "enc.a2", "enc.y2", "h", "mu", "a_sigma", "sigma", "z",
-         "dec.a1", "dec.y1", "dec.r1", "dec.a2", "dec.y2", "dec.r2", "logits", "xhat", "L")
+NODES = ("x", "enc.a1", "enc.v1", "enc.r1", "enc.a2", "enc.v2", "h", "mu", "a_sigma", "sigma", "z",
+         "dec.a1", "dec.v1", "dec.r1", "dec.a2", "dec.v2", "dec.r2", "logits", "xhat", "L")
 
 
 def test_the_legend_comes_first_and_names_every_node_once(capsys):
@@ -116,7 +116,7 @@ def test_the_conditional_and_iwae_walks_agree_with_the_model_and_the_checks(opti
     for name, grad in model.grads.items():
         np.testing.assert_allclose(stages[name].gradient, grad, rtol=1e-10, atol=1e-14)
     if options.get("classes"):
-        assert "zc" in stages and stages["z"].gradient.shape[1] == 3
+        assert "zy" in stages and stages["z"].gradient.shape[1] == 3
     if options.get("objective") == "iwae":
         assert stages["log_w"].gradient.shape == (options["k"], 4)
         np.testing.assert_allclose(stages["log_w"].gradient.sum(axis=0), -1 / 4)  # the weights sum to one

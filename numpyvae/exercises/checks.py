@@ -90,21 +90,21 @@ def _shape_checked(backward, tensors):
 
 def check_dense(module: ModuleType) -> list[Row]:
     rng = np.random.default_rng(0)
-    x, weight, bias = rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal(3)
+    u, weight, bias = rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal(3)
     layer = None
 
     def forward():
         nonlocal layer
         layer = module.Dense(weight, bias)
-        return layer.forward(x)
+        return layer.forward(u)
 
     def backward(g):
-        grad_x = layer.backward(g)
-        return {"x": grad_x, "weight": layer.grad_weight, "bias": layer.grad_bias}
+        grad_u = layer.backward(g)
+        return {"u": grad_u, "weight": layer.grad_weight, "bias": layer.grad_bias}
 
-    return [_forward_row("forward  y = x W + b", forward, x @ weight + bias),
-            *_gradient_rows(forward, backward, {"x": x, "weight": weight, "bias": bias},
-                            {"x": "dL/dx", "weight": "dL/dW", "bias": "dL/db"})]
+    return [_forward_row("forward  a = u W + b", forward, u @ weight + bias),
+            *_gradient_rows(forward, backward, {"u": u, "weight": weight, "bias": bias},
+                            {"u": "dL/du", "weight": "dL/dW", "bias": "dL/db"})]
 
 
 def check_softplus(module: ModuleType) -> list[Row]:

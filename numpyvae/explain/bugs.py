@@ -75,9 +75,9 @@ def _one_head(grad_h_from_mu, grad_h_from_sigma):
 BUGS = {bug.name: bug for bug in [
     Bug("kl-std", "dKL/dsigma = sigma - 0.5 sigma / (1e-8 + sigma^2)  (the 2 from d log(sigma^2) lost)",
         "dKL/dsigma = sigma - sigma / (1e-8 + sigma^2)", GaussianKL, "backward", _kl_std, "sigma"),
-    Bug("tanh", "tanh'(a) = 1 - y", "tanh'(a) = 1 - y^2", Tanh, "backward", _tanh, "dec.a1"),
+    Bug("tanh", "tanh'(a) = 1 - tanh(a)", "tanh'(a) = 1 - tanh(a)^2", Tanh, "backward", _tanh, "dec.a1"),
     Bug("dropout-scale", "dy/dx = m  (the 1/rho of inverted dropout forgotten)", "dy/dx = m / rho", Dropout,
-        "backward", _dropout_scale, "dec.y2"),
+        "backward", _dropout_scale, "dec.v2"),
     Bug("elu", "ELU'(a) = 1 if a > 0 else 0  (ReLU's derivative)", "ELU'(a) = 1 if a > 0 else e^a", ELU,
         "backward", _elu, "dec.a2"),
     Bug("softplus", "softplus'(a) = sigmoid(-a)", "softplus'(a) = sigmoid(a)", Softplus, "backward", _softplus,

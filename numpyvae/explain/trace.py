@@ -3,8 +3,8 @@
 One naming scheme serves the encoder and the decoder alike. Hidden layer i of a network computes
 
     enc.a{i} = (its input) W_enc{i} + b_enc{i}      the pre-activation
-    enc.y{i} = f(enc.a{i})                          the activation (ELU or tanh)
-    enc.r{i} = enc.y{i} * m / rho                   after dropout: mask m, keep probability rho
+    enc.v{i} = f(enc.a{i})                          the activation (ELU or tanh)
+    enc.r{i} = enc.v{i} * m / rho                   after dropout: mask m, keep probability rho
 
 (``dec.`` for the decoder). The encoder's last output is ``h``, read by both heads; the decoder's last
 affine map gives the ``logits``. ``dN`` always means dL/dN, the gradient of the loss with respect to N.
@@ -86,10 +86,10 @@ class TracedVAE:
         self.steps: list[Step] = []
         self.values: dict[str, np.ndarray] = {"x": x}
         if self.conditional:
-            self.values["c"] = model.one_hot(labels, len(x))
-            self.steps.append(Step("xc", lambda v: model.input_concat.forward([v["x"], v["c"]]), "[x | c]",
-                                   "the image and its one-hot label c side by side"))
-        self._mlp("enc", model.encoder, "xc" if self.conditional else "x", last="h")
+            self.values["y"] = model.one_hot(labels, len(x))
+            self.steps.append(Step("xy", lambda v: model.input_concat.forward([v["x"], v["y"]]), "[x | y]",
+                                   "the image and its one-hot label y side by side"))
+        self._mlp("enc", model.encoder, "xy" if self.conditional else "x", last="h")
         self.steps += [
             Step("mu", lambda v: model.mean_head.forward(v["h"]), "h W_mu + b_mu", "posterior mean (z_mean in vae.py)",
                  model.mean_head, "h"),
@@ -107,9 +107,9 @@ class TracedVAE:
             self.steps.append(Step("z", lambda v: v["mu"] + v["sigma"] * self.eps, "mu + sigma * eps",
                                    "eps ~ N(0, I), held fixed: the reparameterization"))
         if self.conditional:
-            self.steps.append(Step("zc", lambda v: model.latent_concat.forward([v["z"], np.tile(v["c"], (
-                self.samples, 1))]), "[z | c]", "the code and the label side by side"))
-        self._mlp("dec", model.decoder, "zc" if self.conditional else "z", last="logits")
+            self.steps.append(Step("zy", lambda v: model.latent_concat.forward([v["z"], np.tile(v["y"], (
+                self.samples, 1))]), "[z | y]", "the code and the label side by side"))
+        self._mlp("dec", model.decoder, "zy" if self.conditional else "z", last="logits")
         if self.iwae:
             self.steps.append(Step("log_w", self._log_weights, "log p(x | z_k) + log p(z_k) - log q(z_k | x)",
                                    "the log importance weights, (K, B)"))
@@ -121,7 +121,7 @@ class TracedVAE:
         return log_likelihood + model.log_prior.forward(z) - model.log_posterior.forward(z, v["mu"], v["sigma"])
 
     def _mlp(self, prefix: str, network: Sequential, source: str, last: str) -> None:
-        """Name each layer's output: {prefix}.a{i} after Dense i, .y{i} after its activation, .r{i} after dropout."""
+        """Name each layer's output: {prefix}.a{i} after Dense i, .v{i} after its activation, .r{i} after dropout."""
         layer_index, current = 0, source
         for layer in network.layers:
             if isinstance(layer, Dense):
@@ -133,7 +133,7 @@ class TracedVAE:
                 name, formula = f"{prefix}.r{layer_index}", f"{current} * m / rho"
                 note = "after dropout"
             else:
-                name, formula = f"{prefix}.y{layer_index}", f"{ACTIVATIONS[type(layer)][0]}({current})"
+                name, formula = f"{prefix}.v{layer_index}", f"{ACTIVATIONS[type(layer)][0]}({current})"
                 note = "activation"
             self.steps.append(Step(name, self._compute(layer, current), formula, note, layer, current))
             current = name
@@ -174,7 +174,7 @@ class TracedVAE:
         lines = [f"{'node':<9} {'shape':>6}   {'= computed from earlier nodes':<36} what it is",
                  f"{'x':<9} {_shape(self.x):>6}   {'the images, pixels in [0, 1]':<36} data"]
         if self.conditional:
-            lines.append(f"{'c':<9} {_shape(self.values['c']):>6}   {'the labels, one-hot':<36} data")
+            lines.append(f"{'y':<9} {_shape(self.values['y']):>6}   {'the labels, one-hot':<36} data")
         for step in self.steps:
             note = step.note
             if isinstance(step.layer, Dense):
@@ -185,7 +185,7 @@ class TracedVAE:
             lines.append(f"{step.name:<9} {_shape(self.values[step.name]):>6}   = {step.formula:<34} {note}")
         lines.append(f"{'xhat':<9} {_shape(self.values['logits']):>6}   = {'sigmoid(logits)':<34} pixel "
                      f"probabilities; logits clipped to +-{LOGIT_CLIP:.2f}")
-        given = " | c" if self.conditional else ""
+        given = " | y" if self.conditional else ""
         if self.iwae:
             lines += [f"{'L':<9} {'1':>6}   = -(1/B) sum_b log (1/K) sum_k w_kb   the IWAE loss, K = {self.samples}",
                       f"   log p(x | z{given}) = sum over pixels of x log xhat + (1 - x) log(1 - xhat); log p(z) and "
@@ -254,7 +254,7 @@ def walk_backward(traced: TracedVAE) -> list[Stage]:
         return grad
 
     steps = traced.steps
-    first_decoder = traced.index("zc" if traced.conditional else "z") + 1
+    first_decoder = traced.index("zy" if traced.conditional else "z") + 1
     decoder_steps = steps[first_decoder:traced.index("logits") + 1]
     encoder_steps = steps[:traced.index("h") + 1]
     if traced.iwae:
@@ -267,11 +267,11 @@ def walk_backward(traced: TracedVAE) -> list[Stage]:
     if traced.conditional:
         grad_z = model.latent_concat.backward(grad_z)[0]
         if not traced.iwae:
-            record("z", "dz = dzc[:, :J]  (the label's columns are data: dropped)", grad_z)
+            record("z", "dz = dzy[:, :J]  (the label's columns are data: dropped)", grad_z)
     b = "beta " if beta != 1 else ""
     if traced.iwae:
         k, latent = traced.samples, traced.eps.shape[-1]
-        from_decoder = "dzc[:, :J]" if traced.conditional else f"d{decoder_steps[0].name} W_dec1^T"
+        from_decoder = "dzy[:, :J]" if traced.conditional else f"d{decoder_steps[0].name} W_dec1^T"
         grad_z = grad_z.reshape(k, batch, latent) + model.log_prior.backward(grad_log_w)
         q_grad_z, q_grad_mu, q_grad_sigma = model.log_posterior.backward(-grad_log_w)
         grad_z += q_grad_z
