@@ -47,8 +47,8 @@ def score_function_backward(model: VAE) -> None:
     L = -(1/B) sum_b [log p(x_b | z_b) - KL_b]. The reconstruction term's gradient with respect to the
     posterior's mean and std is estimated with z held fixed (no path through z):
 
-        d/dmu E_q[f(z)] ~ f(z) d log q(z | x)/dmu = f(z) eps / sigma,
-        d/dsigma E_q[f(z)] ~ f(z) d log q(z | x)/dsigma = f(z) (eps^2 - 1) / sigma,
+        d/dmu E_q[F(z)] ~ F(z) d log q(z | x)/dmu = F(z) eps / sigma,
+        d/dsigma E_q[F(z)] ~ F(z) d log q(z | x)/dsigma = F(z) (eps^2 - 1) / sigma,   F(z) = log p(x | z)
 
     (``GaussianLogDensity.backward``'s partial derivatives with u = (z - mu)/sigma = eps); the KL's gradient is
     the closed form's, as in estimator B.
@@ -56,7 +56,7 @@ def score_function_backward(model: VAE) -> None:
     batch = len(model.eps)
     log_q = GaussianLogDensity()
     log_q.forward(model.z_mean + model.z_std * model.eps, model.z_mean, model.z_std)
-    _, score_mean, score_std = log_q.backward(-model.log_likelihood / batch)  # -(1/B) f times the score
+    _, score_mean, score_std = log_q.backward(-model.log_likelihood / batch)  # -(1/B) F times the score
     kl_mean, kl_std = model.kl_term.backward(model.kl_term_weight() / batch)
     grad_h = model.mean_head.backward(score_mean + kl_mean) + model.std_head.backward(score_std + kl_std)
     model.encoder.backward(grad_h)
