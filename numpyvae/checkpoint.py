@@ -102,6 +102,10 @@ def restore_params(model: VAE, params: dict[str, np.ndarray], source: str | os.P
     if set(params) != set(model.params) or any(params[name].shape != param.shape
                                                for name, param in model.params.items()):
         raise CheckpointError(f"{source} holds a model of another architecture than {model.config}")
+    broken = next((name for name, array in params.items() if not np.all(np.isfinite(array))), None)
+    if broken is not None:
+        raise CheckpointError(f"{source} holds NaN or infinite weights (first in {broken}); "
+                              "use an earlier checkpoint of the run")
     for name, param in model.params.items():
         np.copyto(param, params[name])
 

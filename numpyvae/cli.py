@@ -44,6 +44,18 @@ def run(command: Callable[[argparse.Namespace], int], parser: Parser, argv: list
         return error.exit_code
 
 
+def given_flags(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> set[str]:
+    """The destinations of the flags that ``argv`` sets explicitly, as opposed to those left at their defaults.
+
+    argparse fills a default only into a namespace that lacks the attribute, so parsing into a namespace
+    pre-filled with a marker leaves the marker exactly where the command line said nothing.
+    """
+    unset = object()
+    probe = argparse.Namespace(**{action.dest: unset for action in parser._actions if action.dest != argparse.SUPPRESS})
+    parser.parse_args(argv, namespace=probe)
+    return {dest for dest, value in vars(probe).items() if value is not unset}
+
+
 def add_checkpoint_arguments(parser: Parser) -> None:
     """The arguments of a command that works on a trained checkpoint and its image set."""
     parser.add_argument("checkpoint", help="a checkpoint.npz written by train.py")

@@ -28,3 +28,7 @@ class CheckpointError(NumpyvaeError):
 
 class NumericalError(NumpyvaeError):
     """A NaN or infinite loss or gradient during training."""
+
+
+class OutputError(NumpyvaeError):
+    """A folder or file the user named for output that cannot be created or written."""

@@ -14,7 +14,6 @@ comes from a generator of its own (``seed``), so evaluating never disturbs a tra
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -27,12 +26,22 @@ from tqdm import tqdm
 from .cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
 from .data import to_float
 from .errors import UsageError
-from .losses import kl_per_dimension
+from .files import check_file_destination, write_json
+from .losses import LOG_2PI, kl_per_dimension
 from .vae import VAE
 
 BINARIZATIONS = ("none", "static", "dynamic")
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: a unit is active when Var_x E_q[z_d] exceeds 0.01
-LOG_2PI = math.log(2 * math.pi)
+
+
+def likelihood_description(config: dict) -> str:
+    """What p(x | z) is, so that a report says what its numbers bound (all are in nats)."""
+    if config["reconstruction"] == "mse":
+        return ("unit-variance Gaussian density over pixels, its (P/2) log 2pi included: the numbers bound "
+                "-log p(x) as a density and are not comparable with Bernoulli numbers")
+    if config.get("likelihood") == "exact":
+        return "Bernoulli over pixels, exact log sigmoid (no clip)"
+    return "Bernoulli over pixels, the seed's probabilities clipped to [1e-8, 1 - 1e-8]"
 ROWS_PER_CHUNK = 10_000  # latent samples decoded at once by the IWAE pass: 31 MB per float32 (rows, 784)
 
 
@@ -206,7 +215,8 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     labels = check_labels(model, images, labels)
     results: dict = {"images": len(images), "binarization": binarization, "seed": seed,
-                     "bounds": "-log p(x | y)" if labels is not None else "-log p(x)"}
+                     "bounds": "-log p(x | y)" if labels is not None else "-log p(x)",
+                     "likelihood": likelihood_description(model.config)}
     started = time.perf_counter()
     terms = posterior_pass(model, images, seed=seed, binarization=binarization, labels=labels)
     results["reconstruction"], results["reconstruction_stderr"] = mean_and_stderr(-terms.log_likelihood)
@@ -245,6 +255,8 @@ def format_table(results: dict) -> str:
     if "active_units" in results:
         lines.append(f"{'active units (Var E_q[z_d] > 0.01)':<48} {results['active_units']:>10d} "
                      f"of {len(results['kl_per_dim'])}")
+    if "likelihood" in results:
+        lines.append(f"p(x | z): {results['likelihood']}")
     return "\n".join(lines)
 
 
@@ -270,6 +282,8 @@ def build_parser() -> Parser:
 def evaluate_command(args: argparse.Namespace) -> int:
     if args.iwae_images is not None and args.iwae_images < 1:
         raise UsageError(f"--iwae-images must be at least 1, got {args.iwae_images}")
+    destination = Path(args.json) if args.json else Path(args.checkpoint).parent / "evaluation.json"
+    check_file_destination(destination, "--json")  # before the work, not after minutes of IWAE
     model, checkpoint, dataset = load_checkpoint_and_data(args, progress=not args.no_progress)
     images = dataset.test_images if args.split == "test" else dataset.train_images
     labels = dataset.test_labels if args.split == "test" else dataset.train_labels
@@ -278,8 +292,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
                        labels=labels if model.conditional else None)
     results.update(checkpoint=str(args.checkpoint), dataset=dataset.name, split=args.split, step=checkpoint.step)
     print(format_table(results))
-    destination = Path(args.json) if args.json else Path(args.checkpoint).parent / "evaluation.json"
-    destination.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(destination, results)
     print(f"written to {destination}")
     return 0
 

@@ -8,6 +8,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from .errors import OutputError
+
 
 def to_uint8(images: np.ndarray, side: int = 28) -> np.ndarray:
     """Pixel intensities in [0, 1], shaped (N, side*side) or (N, side, side), as (N, side, side) uint8."""
@@ -33,7 +35,15 @@ def save_png(pixels: np.ndarray, path: str | os.PathLike, scale: int = 1) -> Non
     image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))  # 2-D uint8: greyscale
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
-    image.save(path)
+    save_pillow(image, path)
+
+
+def save_pillow(image: Image.Image, path: str | os.PathLike) -> None:
+    """Save a Pillow image as PNG; a path that cannot be written is an OutputError in one line."""
+    try:
+        image.save(path, format="PNG")
+    except OSError as error:
+        raise OutputError(f"cannot write {path} ({error.strerror or error})") from None
 
 
 def save_image(image: np.ndarray, path: str | os.PathLike, side: int = 28, scale: int = 4) -> None:

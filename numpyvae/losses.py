@@ -16,6 +16,7 @@ PROB_CLIP = 1e-8  # the seed clips the decoder's probabilities to [1e-8, 1 - 1e-
 # sigmoid is monotonic, so clipping p to [c, 1 - c] is clipping the logit to +-log((1 - c) / c)
 LOGIT_CLIP = math.log((1 - PROB_CLIP) / PROB_CLIP)  # 18.42...
 VARIANCE_GUARD = 1e-8  # the seed's log(1e-8 + std^2)
+LOG_2PI = math.log(2 * math.pi)
 
 
 def _per_example(grad_out, like: np.ndarray) -> np.ndarray:
@@ -70,16 +71,20 @@ class BernoulliLogLikelihood:
 
 
 class GaussianLogLikelihood:
-    """log N(x; p, I) up to its constant: -0.5 * sum over pixels of (x - p)^2,  p = sigmoid(a) clipped.
+    """log N(x; p, I) = -0.5 * sum over the P pixels of (x - p)^2  -  (P/2) log 2 pi,  p = sigmoid(a) clipped.
 
-    The squared-error reconstruction term, for comparison with the seed's cross-entropy.
+    The squared-error reconstruction term, for comparison with the seed's cross-entropy. The constant
+    (720.4 nats for 784 pixels) changes no gradient, but without it the -ELBO and the IWAE bound of such a
+    model would bound nothing: with it they bound -log p(x) under this density (in nats, like the Bernoulli
+    numbers, but of a density over real-valued pixels, so not comparable with them).
         d/da = (x - p) p (1 - p)   (0 where a was clipped).
     """
 
     def forward(self, logits: np.ndarray, x: np.ndarray) -> np.ndarray:
         _, self.p, self.inside = clipped_sigmoid(logits)
         self.residual = x - self.p
-        return -0.5 * (self.residual * self.residual).sum(axis=1)
+        constant = 0.5 * x.shape[1] * LOG_2PI
+        return -0.5 * (self.residual * self.residual).sum(axis=1) - np.asarray(constant, dtype=x.dtype)
 
     def backward(self, grad_out) -> np.ndarray:
         grad = _per_example(grad_out, self.p) * self.residual * self.p * (1 - self.p)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import signal
 import sys
@@ -22,10 +21,11 @@ import numpy as np
 from tqdm import tqdm
 
 from .checkpoint import Checkpoint, load_checkpoint, restore_params, save_checkpoint
-from .cli import Parser, run
+from .cli import Parser, given_flags, run
 from .data import DATASETS, Dataset, MiniBatcher, load_dataset, to_float
 from .errors import CheckpointError, NumericalError, UsageError
 from .evaluate import evaluate, format_table, negative_elbo
+from .files import prepare_folder, write_json
 from .images import save_grid, save_image
 from .layers import ACTIVATIONS
 from .model_options import MODEL_SETTINGS, build_model, labels_if_conditional, validate_model
@@ -212,14 +212,32 @@ class Run:
                           optimizer=self.optimizer.state_dict(), batcher=self.batcher.state_dict())
 
 
-def load_resumed(args: argparse.Namespace) -> Checkpoint | None:
-    """The --resume checkpoint, its run settings copied into ``args`` (they win over the command line)."""
+def shown(value) -> str:
+    """A setting as it is typed on the command line: lists space-separated, switches on or off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def load_resumed(args: argparse.Namespace, given: set[str] = frozenset()) -> Checkpoint | None:
+    """The --resume checkpoint, its run settings copied into ``args``.
+
+    A flag in ``given`` (set on the command line) that contradicts a setting of the checkpoint is a UsageError:
+    the run's settings cannot change on resume, and silently ignoring the flag would mislead. Only the flags
+    outside RUN_SETTINGS (--steps, --log-every, --out, --eval-k, ...) may change.
+    """
     if not args.resume:
         return None
     saved = load_checkpoint(args.resume)
     settings = saved.config.get("run")
     if not isinstance(settings, dict) or not set(settings) <= set(RUN_SETTINGS):
         raise CheckpointError(f"{args.resume} holds no training run's settings; it cannot be resumed")
+    for key, value in settings.items():
+        if key in given and getattr(args, key) != value:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"{flag} {shown(getattr(args, key))} contradicts the checkpoint's {shown(value)} "
+                             f"({args.resume}); a run's settings cannot change on resume: drop {flag}, or start "
+                             "a new run")
     vars(args).update(settings)
     if args.steps is None and args.epochs is None:  # no new target given: carry on to the run's own
         args.steps = saved.config.get("total_steps")
@@ -239,7 +257,7 @@ def start_run(args: argparse.Namespace, saved: Checkpoint | None, train_images: 
         raise UsageError(f"--batch-size {args.batch_size} is larger than the {len(train_images)} training images")
     batcher = MiniBatcher(train_images, args.batch_size, model.rng, model.dtype,
                           labels=labels_if_conditional(model, train_labels), num_classes=model.num_classes)
-    out = Path(args.out) if args.out else (Path(args.resume).parent if saved else new_run_folder(args.dataset))
+    out = Path(args.out)
     if args.epochs:
         total_steps = round(args.epochs * batcher.steps_per_epoch)
     else:
@@ -276,7 +294,6 @@ class Reporter:
         # the same prior draws at every report, so the pictures show the model changing, not the noise
         self.prior_z = np.random.default_rng(run.args.seed + 1).standard_normal(
             (GRID, model.config["latent_dim"])).astype(model.dtype)
-        run.out.mkdir(parents=True, exist_ok=True)
         save_image(self.first_images[TEST_IMAGE], run.out / "input.png")
         save_grid(self.first_images, run.out / "input_grid.png", columns=8)
         self.metrics = run.out / "metrics.csv"
@@ -297,11 +314,17 @@ class Reporter:
         return test_loss
 
 
-def train(args: argparse.Namespace) -> dict:
-    """Run the training loop, then the final evaluation; returns a summary (test loss, wall time, folder)."""
+def train(args: argparse.Namespace, given: set[str] = frozenset()) -> dict:
+    """Run the training loop, then the final evaluation; returns a summary (test loss, wall time, folder).
+
+    ``given`` names the flags set on the command line, which a resumed run checks against its checkpoint.
+    """
     started = time.perf_counter()
     validate(args)
-    saved = load_resumed(args)  # before the data: a bad checkpoint should not wait for a download
+    saved = load_resumed(args, given)  # before the data: a bad checkpoint should not wait for a download
+    # the run's folder, checked before the data too: a folder that cannot be written fails at once
+    out = Path(args.out) if args.out else (Path(args.resume).parent if saved else new_run_folder(args.dataset))
+    args.out = str(prepare_folder(out, "--out"))
     dataset = load_dataset(args.dataset, args.data_dir, download=not args.no_download, progress=not args.no_progress)
     run = start_run(args, saved, dataset.train_images, dataset.train_labels)
     stopped_by = run_steps(run, Reporter(run, dataset.test_images, dataset.test_labels))
@@ -355,13 +378,13 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     model = run.model
     results = evaluate(model, dataset.test_images, k=0 if stopped_by else run.args.eval_k, seed=0,
                        progress=not run.args.no_progress, labels=labels_if_conditional(model, dataset.test_labels))
-    (run.out / "evaluation.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(run.out / "evaluation.json", results)
     if not stopped_by:
         write_all(model, dataset, run.out, metrics=run.out / "metrics.csv", seed=run.args.seed)
     test_loss = results["negative_elbo"] if model.variational else results["reconstruction"]
     summary = {"step": run.step, "test_loss": test_loss, "seconds": seconds_so_far + time.perf_counter() - started,
                "out": str(run.out), "stopped_by": stopped_by}
-    (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(run.out / "summary.json", summary)
     print(format_table(results))
     label = "test -ELBO" if model.variational else "test reconstruction loss"
     if model.conditional:
@@ -371,13 +394,14 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     return summary
 
 
-def train_command(args: argparse.Namespace) -> int:
-    stopped_by = train(args)["stopped_by"]
-    return 128 + signal.Signals[stopped_by].value if stopped_by else 0  # the shell's convention
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run(train_command, build_parser(), argv)
+    parser = build_parser()
+
+    def train_command(args: argparse.Namespace) -> int:
+        stopped_by = train(args, given_flags(parser, argv))["stopped_by"]
+        return 128 + signal.Signals[stopped_by].value if stopped_by else 0  # the shell's convention
+
+    return run(train_command, parser, argv)
 
 
 if __name__ == "__main__":

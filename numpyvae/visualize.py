@@ -28,7 +28,8 @@ from PIL import Image, ImageDraw, ImageFont
 from .cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
 from .data import Dataset, to_float
 from .errors import DataError
-from .images import save_grid
+from .files import prepare_folder
+from .images import save_grid, save_pillow
 from .vae import VAE
 
 # ten colours that stay apart from each other on white (one per digit label)
@@ -141,7 +142,7 @@ class Axes:
             self.draw.text((x0 + 16, y + 6), label, fill=(0, 0, 0), font=self.font, anchor="lm")
 
     def save(self, path: str | Path) -> None:
-        self.image.save(path)
+        save_pillow(self.image, path)
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
@@ -301,12 +302,13 @@ def build_parser() -> Parser:
 
 
 def visualize_command(args: argparse.Namespace) -> int:
-    model, _, dataset = load_checkpoint_and_data(args)
     folder = Path(args.checkpoint).parent
+    out = prepare_folder(args.out or folder, "--out")  # before any work: a bad folder fails at once
+    model, _, dataset = load_checkpoint_and_data(args)
     metrics = Path(args.metrics) if args.metrics else folder / "metrics.csv"
     if not metrics.is_file():
         print(f"note: no {metrics}; skipping the loss curves", file=sys.stderr)
-    for path in write_all(model, dataset, args.out or folder, metrics, seed=args.seed, pairs=max(1, args.pairs)):
+    for path in write_all(model, dataset, out, metrics, seed=args.seed, pairs=max(1, args.pairs)):
         print(path)
     return 0
 

