@@ -73,3 +73,11 @@ def test_the_graph_is_drawn_with_its_meeting_points_marked(tmp_path, worked_flag
 def test_the_graph_refuses_a_non_png_name(tmp_path, capsys):
     assert main(["graph", "--out", str(tmp_path / "graph.jpg")]) == 2
     assert "--out must name a .png file" in capsys.readouterr().err
+
+
+def test_the_graph_refuses_a_folder_before_drawing(tmp_path, capsys):
+    folder = tmp_path / "a.png"
+    folder.mkdir()
+    assert main(["graph", "--out", str(folder)]) != 0
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "Traceback" not in err

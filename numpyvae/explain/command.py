@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from ..cli import Parser, run
+from ..cli import Parser, given_flags, run
 from ..errors import UsageError
 from .bugs import BUGS, planted
 from .trace import STEP, TOLERANCE, explain
@@ -55,7 +55,7 @@ def explain_command(args: argparse.Namespace) -> int:
             raise UsageError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     if args.classes < 0:
         raise UsageError(f"--classes must be 0 (unconditional) or more, got {args.classes}")
-    if args.objective != "iwae" and "--k" in (sys.argv if args.argv is None else args.argv):
+    if args.objective != "iwae" and "k" in args.given:
         raise UsageError("--k counts IWAE samples: it needs --objective iwae")
     with planted(args.bug) as bug:
         loss, rows, traced = explain(batch=args.batch, pixels=args.pixels, hidden=args.hidden, latent=args.latent,
@@ -98,5 +98,5 @@ def main(argv: list[str] | None = None) -> int:
         from importlib import import_module
         return import_module(f".{argv[0]}", __package__).main(argv[1:])
     parser = build_parser()
-    parser.set_defaults(argv=argv)
+    parser.set_defaults(given=given_flags(build_parser(), argv))
     return run(explain_command, parser, argv)

@@ -12,6 +12,7 @@ of ``python -m numpyvae.explain worked`` at every node. The pictures in docs/ima
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import sys
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..cli import Parser, run
 from ..errors import UsageError
+from ..files import check_file_destination, write_bytes_atomic
 
 BLACK, RED, GREY, ORANGE, FILL = (0, 0, 0), (200, 30, 30), (110, 110, 110), (230, 140, 0), (242, 246, 252)
 SIZE = (1700, 860)
@@ -130,7 +132,9 @@ def draw_graph(path, values: dict[str, list[str]] | None = None, title: str | No
               fill=ORANGE, font=text_font)
     draw.text((20, SIZE[1] - 28), "dN = dL/dN.  B images of P pixels; x also enters log p(x | z) as the target; "
               "drawn by numpyvae/explain/graph.py", fill=GREY, font=text_font)
-    image.save(path)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 WORKED_LINES = {"x": ["x", "one image, 2 pixels"], "trunk": ["encoder trunk", "Dense 1, tanh"],
@@ -170,10 +174,8 @@ def graph_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--out must name a .png file, got {args.out}")
     title = ("The worked example (python -m numpyvae.explain worked): each node's value and gradient d, B = 1"
              if args.worked else None)
-    try:
-        draw_graph(args.out, worked_values() if args.worked else None, title, WORKED_LINES if args.worked else None)
-    except OSError as error:
-        raise UsageError(f"cannot write {args.out}: {error.strerror or error}") from None
+    check_file_destination(args.out, "--out")
+    draw_graph(args.out, worked_values() if args.worked else None, title, WORKED_LINES if args.worked else None)
     print(args.out)
     return 0
 
