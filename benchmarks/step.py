@@ -255,8 +255,9 @@ def worker(name: str, batch_size: int, dtype: str, steps: int, warmup: int) -> d
         started = time.perf_counter()
         step()
         seconds.append(time.perf_counter() - started)
+    import numpyvae
     return {"contender": name, "available": True, "batch": batch_size, "dtype": dtype,
-            "step_ms": [1e3 * value for value in seconds]}
+            "numpyvae": str(Path(numpyvae.__file__).absolute().parent), "step_ms": [1e3 * value for value in seconds]}
 
 
 def run_worker(name: str, batch_size: int, dtype: str, steps: int, warmup: int,
