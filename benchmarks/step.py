@@ -250,14 +250,16 @@ def worker(name: str, batch_size: int, dtype: str, steps: int, warmup: int) -> d
         return {"contender": name, "available": False}
     for _ in range(warmup):
         step()
-    seconds = []
+    seconds, cpu_seconds = [], []
     for _ in range(steps):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         step()
         seconds.append(time.perf_counter() - started)
+        cpu_seconds.append(time.process_time() - cpu_started)
     import numpyvae
     return {"contender": name, "available": True, "batch": batch_size, "dtype": dtype,
-            "numpyvae": str(Path(numpyvae.__file__).absolute().parent), "step_ms": [1e3 * value for value in seconds]}
+            "numpyvae": str(Path(numpyvae.__file__).absolute().parent), "step_ms": [1e3 * value for value in seconds],
+            "cpu_ms": [1e3 * value for value in cpu_seconds]}
 
 
 def run_worker(name: str, batch_size: int, dtype: str, steps: int, warmup: int,
@@ -278,11 +280,13 @@ def run_worker(name: str, batch_size: int, dtype: str, steps: int, warmup: int,
 
 
 def measure_separately(names: list[str], roots: dict[str, Path], batch_size: int, dtype: str, rounds: int,
-                       steps: int, warmup: int) -> dict[str, np.ndarray]:
+                       steps: int, warmup: int, clock: str = "wall") -> dict[str, np.ndarray]:
     """Each round's median step (ms) of each contender, every contender alone in its own process.
 
     The order of the contenders is reversed every other round, so none always runs first or last.
+    ``clock="cpu"`` takes the CPU time of the worker's process (all its threads) instead of the wall time.
     """
+    key = {"wall": "step_ms", "cpu": "cpu_ms"}[clock]
     medians: dict[str, list[float]] = {name: [] for name in names}
     with tqdm(total=rounds * len(names), desc=f"batch {batch_size} {dtype}", unit="process", leave=False,
               file=sys.stderr) as progress:
@@ -290,7 +294,7 @@ def measure_separately(names: list[str], roots: dict[str, Path], batch_size: int
             for name in (names if index % 2 == 0 else names[::-1]):
                 report = run_worker(name, batch_size, dtype, steps, warmup, roots.get(name, REPO))
                 if report["available"]:
-                    medians[name].append(float(np.median(report["step_ms"])))
+                    medians[name].append(float(np.median(report[key])))
                 progress.update()
     return {name: np.array(values) for name, values in medians.items() if values}
 
@@ -329,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="timed steps per contender per round, each round in a fresh process (default: 100)")
     parser.add_argument("--warmup", type=int, default=20,
                         help="untimed steps a fresh process runs before timing (default: 20)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall: elapsed time per step; cpu: the worker process's CPU time per step, all its "
+                             "threads together (less sensitive to other programs' load; spinning threads count)")
     parser.add_argument("--base", type=Path, default=None,
                         help="also time numpyvae imported from this checkout, as the column numpyvae@base "
                              "(e.g. git worktree add /tmp/base <commit>); default: none")
@@ -349,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.base is not None and not (args.base / "numpyvae" / "vae.py").is_file():
         parser.error(f"--base {args.base}: no numpyvae/vae.py there")
+    if args.clock == "cpu" and args.in_process:
+        parser.error("--clock cpu needs the fair mode (a process per contender); drop --in-process")
     if args.base is not None and args.in_process:
         parser.error("--base needs the fair mode (a process per contender); drop --in-process")
 
@@ -361,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = (f"in one process, {args.rounds} interleaved rounds of {args.block} steps each" if args.in_process else
             f"each contender alone in a fresh process, {args.rounds} alternating rounds of {args.steps} steps "
             f"(after {args.warmup} warm-up steps)")
-    print(f"median step, {mode}; {load_note()} before")
+    clock = "CPU time of the worker process" if args.clock == "cpu" else "wall time"
+    print(f"median step ({clock}), {mode}; {load_note()} before")
     print(table_header(columns, ratios))
     last = {}
     for dtype in args.dtype:
@@ -375,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
                 roots = {"numpyvae@base": args.base} if args.base else {}
                 results = {name: spread_summary(values) for name, values in
                            measure_separately(columns, roots, batch_size, dtype, args.rounds, args.steps,
-                                              args.warmup).items()}
+                                              args.warmup, args.clock).items()}
             print(table_row(batch_size, dtype, results, columns, ratios), flush=True)
             last = results
     if "pytorch" not in last:

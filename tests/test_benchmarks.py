@@ -54,7 +54,9 @@ def test_in_process_table_prints_every_contender_and_ratio(torch_installed, monk
         assert "torch not installed" in out
 
 
-def test_fair_mode_alternates_processes_and_its_ratios_are_those_of_the_medians_shown(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("clock, factor", [("wall", 1.0), ("cpu", 2.0)])
+def test_fair_mode_alternates_processes_and_its_ratios_are_those_of_the_medians_shown(clock, factor, monkeypatch,
+                                                                                      capsys, tmp_path):
     """Workers faked with known step times: each round's median, then the median over rounds, then ratios."""
     calls = []
     base_ms = {"numpyvae": 3.0, "numpyvae@base": 4.0, "floor": 2.0, "bound": 2.5, "pytorch": 5.0}
@@ -62,19 +64,20 @@ def test_fair_mode_alternates_processes_and_its_ratios_are_those_of_the_medians_
     def fake_worker(name, batch_size, dtype, steps, warmup, root=benchmark.REPO):
         calls.append((name, root))
         scale = 1 + 0.1 * sum(1 for called, _ in calls if called == name)  # rounds 1, 2, 3: x1.1, x1.2, x1.3
-        return {"contender": name, "available": True, "step_ms": [base_ms[name] * scale, 99.0, 0.0][:steps]}
+        wall = [base_ms[name] * scale, 99.0, 0.0][:steps]
+        return {"contender": name, "available": True, "step_ms": wall, "cpu_ms": [2 * ms for ms in wall]}
 
     monkeypatch.setattr(benchmark, "run_worker", fake_worker)
     (tmp_path / "numpyvae").mkdir()
     (tmp_path / "numpyvae" / "vae.py").write_text("")
     assert benchmark.main(["--batch", "8", "--dtype", "float32", "--rounds", "3", "--steps", "1",
-                           "--base", str(tmp_path)]) == 0
+                           "--base", str(tmp_path), "--clock", clock]) == 0
     names = ["numpyvae", "numpyvae@base", "floor", "bound", "pytorch"]
     assert [name for name, _ in calls] == names + names[::-1] + names  # the order alternates round by round
     assert {root for name, root in calls if name == "numpyvae@base"} == {tmp_path}
     header, (cells,) = table(capsys.readouterr().out)
     shown = {name: float(cell.split("±")[0]) for name, cell in zip(header[1:6], cells[1:6], strict=True)}
-    assert shown == {f"{name} ms": pytest.approx(ms * 1.2) for name, ms in base_ms.items()}  # the middle round
+    assert shown == {f"{name} ms": pytest.approx(ms * 1.2 * factor) for name, ms in base_ms.items()}  # the middle round
     ratios = dict(zip(header[6:], map(float, cells[6:]), strict=True))
     assert ratios["nv/bound"] == pytest.approx(shown["numpyvae ms"] / shown["bound ms"], abs=5e-4)
     assert ratios["nv/torch"] == pytest.approx(shown["numpyvae ms"] / shown["pytorch ms"], abs=5e-4)
@@ -86,7 +89,7 @@ def test_worker_prints_strict_json_of_its_steps_timing_the_numpyvae_it_was_point
     (tmp_path / "numpyvae").symlink_to(benchmark.REPO / "numpyvae")
     report = benchmark.run_worker("numpyvae@base", 8, "float32", steps=3, warmup=1, root=tmp_path)
     assert report["contender"] == "numpyvae" and report["available"] and report["batch"] == 8
-    assert len(report["step_ms"]) == 3 and all(ms > 0 for ms in report["step_ms"])
+    assert len(report["step_ms"]) == len(report["cpu_ms"]) == 3 and all(ms > 0 for ms in report["step_ms"])
     assert report["numpyvae"] == str(tmp_path / "numpyvae")
 
 
@@ -107,7 +110,8 @@ def test_machine_note_names_cpu_cores_and_blas():
 
 @pytest.mark.parametrize("flags", [["--batch", "0"], ["--rounds", "-1"], ["--dtype", "float16"], ["--steps", "0"],
                                    ["--worker", "numpyvae", "--batch", "8", "16"], ["--worker", "tensorflow"],
-                                   ["--base", "/nonexistent/checkout"], ["--in-process", "--base", "."]])
+                                   ["--base", "/nonexistent/checkout"], ["--in-process", "--base", "."],
+                                   ["--in-process", "--clock", "cpu"], ["--clock", "gpu"]])
 def test_bad_flags_exit_2_with_one_line(flags, capsys):
     with pytest.raises(SystemExit) as exit_info:
         benchmark.main(flags)
