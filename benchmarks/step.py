@@ -339,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", type=Path, default=None,
                         help="also time numpyvae imported from this checkout, as the column numpyvae@base "
                              "(e.g. git worktree add /tmp/base <commit>); default: none")
+    parser.add_argument("--only", nargs="+", default=None, metavar="CONTENDER",
+                        help=f"time only these contenders, of {', '.join(CONTENDERS)} and numpyvae@base "
+                             "(default: all)")
     parser.add_argument("--in-process", action="store_true",
                         help="the older mode: all contenders interleaved in this one process, in blocks of --block")
     parser.add_argument("--block", type=int, default=10, help="--in-process: steps per contender per block "
@@ -361,12 +364,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.base is not None and args.in_process:
         parser.error("--base needs the fair mode (a process per contender); drop --in-process")
 
-    print(threads_note())
     columns = ["numpyvae"] + (["numpyvae@base"] if args.base else []) + ["floor", "bound", "pytorch"]
+    if args.only is not None:
+        unknown = sorted(set(args.only) - set(columns))
+        if unknown:
+            parser.error(f"--only {' '.join(unknown)}: not a contender here (choose from {', '.join(columns)})")
+        columns = [name for name in columns if name in args.only]
+    print(threads_note())
     ratios = {"nv/bound": ("numpyvae", "bound"), "nv/floor": ("numpyvae", "floor"),
               "nv/torch": ("numpyvae", "pytorch"), "bound/floor": ("bound", "floor")}
     if args.base:
         ratios.update({"nv/nv@base": ("numpyvae", "numpyvae@base"), "base/torch": ("numpyvae@base", "pytorch")})
+    ratios = {label: pair for label, pair in ratios.items() if set(pair) <= set(columns)}
     mode = (f"in one process, {args.rounds} interleaved rounds of {args.block} steps each" if args.in_process else
             f"each contender alone in a fresh process, {args.rounds} alternating rounds of {args.steps} steps "
             f"(after {args.warmup} warm-up steps)")
@@ -377,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     for dtype in args.dtype:
         for batch_size in args.batch:
             if args.in_process:
-                contenders = {name: make_step(name, batch_size, dtype) for name in CONTENDERS}
+                contenders = {name: make_step(name, batch_size, dtype) for name in columns}
                 times = measure({name: step for name, step in contenders.items() if step is not None},
                                 args.rounds, args.block)
                 results = {name: summary(values) for name, values in times.items()}
@@ -388,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                                               args.warmup, args.clock).items()}
             print(table_row(batch_size, dtype, results, columns, ratios), flush=True)
             last = results
-    if "pytorch" not in last:
+    if "pytorch" in columns and "pytorch" not in last:
         print("pytorch: torch not installed in the worker (pip install -e '.[oracle]' to compare)")
     print(load_note() + " after")
     return 0

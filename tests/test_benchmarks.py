@@ -111,7 +111,8 @@ def test_machine_note_names_cpu_cores_and_blas():
 @pytest.mark.parametrize("flags", [["--batch", "0"], ["--rounds", "-1"], ["--dtype", "float16"], ["--steps", "0"],
                                    ["--worker", "numpyvae", "--batch", "8", "16"], ["--worker", "tensorflow"],
                                    ["--base", "/nonexistent/checkout"], ["--in-process", "--base", "."],
-                                   ["--in-process", "--clock", "cpu"], ["--clock", "gpu"]])
+                                   ["--in-process", "--clock", "cpu"], ["--clock", "gpu"],
+                                   ["--only", "numpyvae@base"], ["--only", "tensorflow"]])
 def test_bad_flags_exit_2_with_one_line(flags, capsys):
     with pytest.raises(SystemExit) as exit_info:
         benchmark.main(flags)
