@@ -25,9 +25,9 @@ def clipped_sigmoid(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     """The seed's clip(sigmoid(a), 1e-8, 1 - 1e-8), done on the logits.
 
     Returns (a, p, inside): the clipped logits (``logits`` itself when no clip was needed),
-    p = 1 / (1 + e^-a) (e^-a is at most e^18.42 ~ 1e8, so no overflow even in float32), and the mask of where the clip let the logit through (elsewhere the
-    gradient is zero), or None when it let everything through, the common case, which then costs no
-    multiplication in the backward pass.
+    p = 1 / (1 + e^-a) (e^-a is at most e^18.42 ~ 1e8, so no overflow even in float32), and the mask
+    of where the clip let the logit through (elsewhere the gradient is zero), or None when it let
+    everything through, the common case, which then costs no multiplication in the backward pass.
     """
     if logits.size and logits.min() >= -LOGIT_CLIP and logits.max() <= LOGIT_CLIP:  # cheaper than clip + compare
         a, inside = logits, None
