@@ -66,7 +66,7 @@ class Dense(Layer):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         np.matmul(self.x.T, grad_out, out=self.grads["weight"])
-        np.sum(grad_out, axis=0, out=self.grads["bias"])
+        np.add.reduce(grad_out, axis=0, out=self.grads["bias"])  # np.sum without its Python wrapper
         return grad_out @ self.params["weight"].T if self.input_grad else None
 
     def __repr__(self) -> str:
