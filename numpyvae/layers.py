@@ -66,7 +66,7 @@ class Dense(Layer):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         np.matmul(self.x.T, grad_out, out=self.grads["weight"])
-        np.sum(grad_out, axis=0, out=self.grads["bias"])
+        np.add.reduce(grad_out, axis=0, out=self.grads["bias"])  # np.sum without its Python wrapper
         return grad_out @ self.params["weight"].T if self.input_grad else None
 
     def __repr__(self) -> str:
@@ -84,7 +84,13 @@ class ELU(Layer):
         negative_part = np.minimum(x, 0)
         exp_neg = np.exp(negative_part)  # e^x where x <= 0, e^0 = 1 elsewhere: never overflows
         y = x - negative_part            # max(x, 0)
-        y += self.alpha * exp_neg - self.alpha
+        # alpha (e^x - 1), 0 where x > 0, written over min(x, 0), which is no longer needed
+        if self.alpha != 1:
+            np.multiply(exp_neg, self.alpha, out=negative_part)
+            negative_part -= self.alpha
+        else:
+            np.subtract(exp_neg, 1, out=negative_part)
+        y += negative_part
         # dy/dx = alpha e^x where x <= 0 and 1 elsewhere, which for alpha = 1 is exp_neg itself
         self.slope = exp_neg if self.alpha == 1 else np.where(x > 0, 1, self.alpha * exp_neg)
         return y
@@ -178,7 +184,8 @@ class Dropout(Layer):
         # generator make the mask a third of the cost of uniform floats
         bits = self.rng.bit_generator.random_raw(-(-x.size // 4)).view(np.uint16)[:x.size].reshape(x.shape)
         # the mask already holds the 1/q scale, so forward and backward are one product each
-        self.scaled_mask = np.multiply(bits < self.threshold, 1 / self.mask_prob, dtype=x.dtype)
+        self.scaled_mask = (bits < self.threshold).astype(x.dtype)
+        self.scaled_mask *= 1 / self.mask_prob
         return x * self.scaled_mask
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:

@@ -27,17 +27,22 @@ def _per_example(grad_out, like: np.ndarray) -> np.ndarray:
 def clipped_sigmoid(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The seed's clip(sigmoid(a), 1e-8, 1 - 1e-8), done on the logits.
 
-    Returns (a, p, inside): the clipped logits, p = 1 / (1 + e^-a) (e^-a is at most e^18.42 ~ 1e8, so
-    no overflow even in float32), and the mask of where the clip let the logit through (elsewhere the
-    gradient is zero), or None when it let everything through, the common case, which then costs no
-    multiplication in the backward pass.
+    Returns (a, p, inside): the clipped logits (``logits`` itself when no clip was needed),
+    p = 1 / (1 + e^-a) (e^-a is at most e^18.42 ~ 1e8, so no overflow even in float32), and the mask
+    of where the clip let the logit through (elsewhere the gradient is zero), or None when it let
+    everything through, the common case, which then costs no multiplication in the backward pass.
     """
-    a = np.clip(logits, -LOGIT_CLIP, LOGIT_CLIP)
-    inside = a == logits
-    p = np.exp(np.negative(a))
+    if logits.size and logits.min() >= -LOGIT_CLIP and logits.max() <= LOGIT_CLIP:  # cheaper than clip + compare
+        a, inside = logits, None
+    else:
+        a = np.clip(logits, -LOGIT_CLIP, LOGIT_CLIP)
+        inside = a == logits
+        inside = None if inside.all() else inside
+    p = np.negative(a)
+    np.exp(p, out=p)
     p += 1
     np.reciprocal(p, out=p)
-    return a, p, None if inside.all() else inside
+    return a, p, inside
 
 
 def _through_clip(grad: np.ndarray, inside: np.ndarray | None) -> np.ndarray:
