@@ -24,16 +24,18 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .binarization import TEST_DRAW_SEED, fixed_binarization
 from .cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
 from .data import to_float
 from .errors import UsageError
+from .iwae_fast import iwae_bound_parallel, iwae_log_mean_weight
 from .losses import kl_per_dimension
 from .vae import VAE
 
 BINARIZATIONS = ("none", "static", "dynamic")
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: a unit is active when Var_x E_q[z_d] exceeds 0.01
 LOG_2PI = math.log(2 * math.pi)
-ROWS_PER_CHUNK = 10_000  # latent samples decoded at once by the IWAE pass: 31 MB per float32 (rows, 784)
+ROWS_PER_CHUNK = 2_000  # latent samples decoded at once by the IWAE pass: 6 MB per float32 (rows, 784), in cache
 
 
 def binarize(x: np.ndarray, how: str, rng: np.random.Generator) -> np.ndarray:
@@ -144,7 +146,8 @@ def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int 
     bound = np.empty(len(images))
     with tqdm(total=len(images), disable=not progress, unit="image", desc=f"IWAE k={k}") as bar:
         for start, x in batches(model, images, batch_size, binarization, rng):
-            bound[start:start + len(x)] = math.log(k) - logsumexp(iwae_log_weights(model, x, k, rng))
+            # the same draws as iwae_log_weights, reduced chunk by chunk (numpyvae.iwae_fast)
+            bound[start:start + len(x)] = -iwae_log_mean_weight(model, x, k, rng, ROWS_PER_CHUNK)
             bar.update(len(x))
     return bound
 
@@ -163,10 +166,12 @@ def mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
 
 
 def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int | None = None,
-             binarization: str = "none", batch_size: int = 100, seed: int = 0, progress: bool = False) -> dict:
+             binarization: str = "none", batch_size: int = 100, seed: int = 0, progress: bool = False,
+             workers: int = 1) -> dict:
     """Every number of this module for ``images`` (uint8 rows), as a JSON-ready dict.
 
-    ``k = 0`` skips the IWAE pass; ``iwae_images`` limits it to the first that many images.
+    ``k = 0`` skips the IWAE pass; ``iwae_images`` limits it to the first that many images; ``workers`` > 1
+    runs it in that many processes (numpyvae.iwae_fast.iwae_bound_parallel: other draws, the same bound).
     """
     if k < 0:
         raise UsageError(f"--k must be at least 1 (0 skips IWAE), got {k}")
@@ -187,12 +192,17 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
     if k and model.variational:
         subset = images[:iwae_images] if iwae_images else images
         started = time.perf_counter()
-        bound = iwae_bound(model, subset, k=k, batch_size=batch_size, seed=seed, binarization=binarization,
-                           progress=progress)
+        if workers > 1:
+            bound = iwae_bound_parallel(model, fixed_binarization(subset, binarization, seed=seed), k=k,
+                                        batch_size=batch_size, seed=seed, workers=workers, rows=ROWS_PER_CHUNK,
+                                        progress=progress)
+        else:
+            bound = iwae_bound(model, subset, k=k, batch_size=batch_size, seed=seed, binarization=binarization,
+                               progress=progress)
         seconds = time.perf_counter() - started
         results["iwae"], results["iwae_stderr"] = mean_and_stderr(bound)
         results.update(iwae_k=k, iwae_images=len(subset), iwae_seconds=seconds,
-                       iwae_images_per_second=len(subset) / seconds)
+                       iwae_images_per_second=len(subset) / seconds, iwae_workers=workers)
     return results
 
 
@@ -219,8 +229,12 @@ def build_parser() -> Parser:
     parser.add_argument("--k", type=int, default=100, help="importance samples per image for IWAE (0 skips it)")
     parser.add_argument("--iwae-images", type=int, default=None,
                         help="use only the first this many images for IWAE (default: all)")
-    parser.add_argument("--binarize", choices=BINARIZATIONS, default="none",
-                        help="none: grey levels (the seed's); static: pixel > 0.5; dynamic: Bernoulli(pixel)")
+    parser.add_argument("--binarize", choices=BINARIZATIONS, default=None,
+                        help="none: grey levels (the seed's); static: pixel > 0.5; dynamic: one fixed "
+                             f"Bernoulli(pixel) draw of the images (seed {TEST_DRAW_SEED}) (default: the "
+                             "checkpoint's training binarization)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes for the IWAE pass (2 on a 2-core machine keeps both cores busy)")
     parser.add_argument("--split", choices=("test", "train"), default="test", help="which images")
     parser.add_argument("--batch-size", type=int, default=100, help="images per IWAE batch")
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation's own generator")
@@ -233,12 +247,24 @@ def build_parser() -> Parser:
 def evaluate_command(args: argparse.Namespace) -> int:
     if args.iwae_images is not None and args.iwae_images < 1:
         raise UsageError(f"--iwae-images must be at least 1, got {args.iwae_images}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
     model, checkpoint, dataset = load_checkpoint_and_data(args, progress=not args.no_progress)
     images = dataset.test_images if args.split == "test" else dataset.train_images
-    results = evaluate(model, images, k=args.k, iwae_images=args.iwae_images, binarization=args.binarize,
-                       batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress)
-    results.update(checkpoint=str(args.checkpoint), dataset=dataset.name, split=args.split, step=checkpoint.step)
+    how = args.binarize or checkpoint.config.get("run", {}).get("binarize", "none")
+    # binarized once, so the -ELBO and IWAE passes, and every evaluation, see the same images
+    images = fixed_binarization(images, how, seed=TEST_DRAW_SEED)
+    results = evaluate(model, images, k=args.k, iwae_images=args.iwae_images, binarization="none",
+                       batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
+                       workers=args.workers)
+    results.update(checkpoint=str(args.checkpoint), dataset=dataset.name, split=args.split, step=checkpoint.step,
+                   binarization=how, binarization_source="--binarize" if args.binarize else "the checkpoint")
+    if how == "dynamic":
+        results["binarization_seed"] = TEST_DRAW_SEED
     print(format_table(results))
+    print(f"data: {dataset.name} {args.split} images, binarization {how} (from {results['binarization_source']})"
+          + (f", one fixed Bernoulli draw, seed {TEST_DRAW_SEED}" if how == "dynamic" else "")
+          + ("; grey levels are not comparable with published binarized-MNIST numbers" if how == "none" else ""))
     destination = Path(args.json) if args.json else Path(args.checkpoint).parent / "evaluation.json"
     destination.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {destination}")

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from . import protocol
+from .binarization import BatchBinarizer
 from .checkpoint import Checkpoint, load_checkpoint, restore_params, save_checkpoint
 from .cli import Parser, run
 from .data import DATASETS, Dataset, MiniBatcher, load_dataset, to_float
@@ -28,6 +30,7 @@ from .errors import CheckpointError, NumericalError, UsageError
 from .evaluate import evaluate, format_table, negative_elbo
 from .images import save_grid, save_image
 from .optim import SGD, Adam, Optimizer, clip_by_global_norm, global_norm
+from .schedules import Schedule
 from .vae import VAE
 from .visualize import write_all
 
@@ -41,6 +44,11 @@ DEFAULT_STEPS = 10_000  # the seed's run
 RUN_SETTINGS = ("dataset", "seed", "dtype", "batch_size", "optimizer", "lr", "momentum", "nesterov",
                 "latent_dim", "hidden_dims", "keep_prob", "model", "reconstruction", "kl_weight", "kl_warmup",
                 "clip_grad")
+# issue 14: binarization, validation and early stopping, the learning-rate schedule; a checkpoint written
+# before them lacks these and resumes with the defaults, which are the runs it made
+LATER_SETTINGS = {"binarize": "none", "validation": 0, "early_stopping": 0, "lr_schedule": "constant",
+                  "lr_warmup": 0, "lr_gamma": 0.1, "lr_every": 1000, "lr_min": 0.0, "lr_horizon": None}
+RUN_SETTINGS += tuple(LATER_SETTINGS)
 
 
 def build_parser() -> Parser:
@@ -90,6 +98,7 @@ def build_parser() -> Parser:
     optimizer.add_argument("--batch-size", type=int, default=128, help="images per training step")
     optimizer.add_argument("--clip-grad", type=float, default=None, metavar="NORM",
                            help="scale the gradients down whenever their global L2 norm exceeds NORM")
+    protocol.add_arguments(parser)
     return parser
 
 
@@ -111,6 +120,7 @@ def validate(args: argparse.Namespace) -> None:
         (args.kl_warmup >= 0, f"--kl-warmup must be non-negative, got {args.kl_warmup}"),
         (args.clip_grad is None or args.clip_grad > 0, f"--clip-grad must be positive, got {args.clip_grad}"),
         (args.eval_k >= 0, f"--eval-k must be non-negative, got {args.eval_k}"),
+        *protocol.checks(args),
     ]
     for ok, message in checks:
         if not ok:
@@ -178,13 +188,23 @@ class Run:
     step: int
     total_steps: int
     out: Path
+    binarizer: BatchBinarizer | None = None
+    schedule: Schedule | None = None
+    stopping: protocol.EarlyStopping | None = None
 
     def checkpoint(self) -> Checkpoint:
         settings = {key: getattr(self.args, key) for key in RUN_SETTINGS}
-        return Checkpoint(config={"model": self.model.config, "run": settings, "total_steps": self.total_steps},
+        return Checkpoint(config={"model": self.model.config, "run": settings, "total_steps": self.total_steps,
+                                  "state": self.loop_state()},
                           step=self.step,
                           rng_state=self.model.rng.bit_generator.state, params=self.model.params,
                           optimizer=self.optimizer.state_dict(), batcher=self.batcher.state_dict())
+
+    def loop_state(self) -> dict:
+        """What the loop carries beside the weights, optimizer and data order (JSON-ready): the schedule's
+        settings (its position is the step), the early-stopping record, the binarization generator."""
+        return {"schedule": self.schedule.state_dict(), "early_stopping": self.stopping.state_dict(),
+                "binarizer_rng": self.binarizer.state_dict()}
 
 
 def load_resumed(args: argparse.Namespace) -> Checkpoint | None:
@@ -195,6 +215,7 @@ def load_resumed(args: argparse.Namespace) -> Checkpoint | None:
     settings = saved.config.get("run")
     if not isinstance(settings, dict) or not set(settings) <= set(RUN_SETTINGS):
         raise CheckpointError(f"{args.resume} holds no training run's settings; it cannot be resumed")
+    vars(args).update(LATER_SETTINGS)  # what a checkpoint written before these settings existed ran with
     vars(args).update(settings)
     if args.steps is None and args.epochs is None:  # no new target given: carry on to the run's own
         args.steps = saved.config.get("total_steps")
@@ -219,9 +240,12 @@ def start_run(args: argparse.Namespace, saved: Checkpoint | None, train_images: 
         total_steps = round(args.epochs * batcher.steps_per_epoch)
     else:
         total_steps = args.steps if args.steps is not None else DEFAULT_STEPS
-    run = Run(args, model, optimizer, batcher, step=0, total_steps=total_steps, out=out)
+    run = Run(args, model, optimizer, batcher, step=0, total_steps=total_steps, out=out,
+              binarizer=BatchBinarizer(args.binarize, args.seed), schedule=protocol.make_schedule(args, total_steps),
+              stopping=protocol.EarlyStopping(args.early_stopping))
     if saved is not None:
         restore(run, saved, args.resume)
+        protocol.restore_loop_state(run, saved.config.get("state"), args.resume)
     return run
 
 
@@ -241,8 +265,9 @@ def restore(run: Run, saved: Checkpoint, path: str) -> None:
 class Reporter:
     """What a person sees: the seed's PNGs, 8x8 grids, metrics.csv, and the ``step: N loss: X`` lines."""
 
-    def __init__(self, run: Run, test_images: np.ndarray) -> None:
+    def __init__(self, run: Run, test_images: np.ndarray, validation_images: np.ndarray | None = None) -> None:
         self.run, self.test_images = run, test_images
+        self.validation_images, self.validation_loss = validation_images, None
         model = run.model
         self.first_images = to_float(test_images[:GRID], model.dtype)  # test image 6 among them
         # the same prior draws at every report, so the pictures show the model changing, not the noise
@@ -253,7 +278,8 @@ class Reporter:
         save_grid(self.first_images, run.out / "input_grid.png", columns=8)
         self.metrics = run.out / "metrics.csv"
         if not self.metrics.exists():
-            self.metrics.write_text("step,train_loss,test_loss\n")
+            self.metrics.write_text("step,train_loss,test_loss" + (",validation_loss" if validation_images is not None
+                                                                     else "") + "\n")
 
     def report(self, step: int, train_loss: float) -> float:
         model, out = self.run.model, self.run.out
@@ -263,8 +289,12 @@ class Reporter:
         save_image(samples[0], out / f"z_{step}.png")                  # the grids' own rows
         save_grid(reconstructions, out / f"reconstructions_{step}.png", columns=8)
         save_grid(samples, out / f"samples_{step}.png", columns=8)
+        row = [step, f"{train_loss:.4f}", f"{test_loss:.4f}"]
+        if self.validation_images is not None:
+            self.validation_loss = negative_elbo(model, self.validation_images)
+            row.append(f"{self.validation_loss:.4f}")
         with open(self.metrics, "a", newline="") as file:
-            csv.writer(file).writerow([step, f"{train_loss:.4f}", f"{test_loss:.4f}"])
+            csv.writer(file).writerow(row)
         return test_loss
 
 
@@ -274,8 +304,9 @@ def train(args: argparse.Namespace) -> dict:
     validate(args)
     saved = load_resumed(args)  # before the data: a bad checkpoint should not wait for a download
     dataset = load_dataset(args.dataset, args.data_dir, download=not args.no_download, progress=not args.no_progress)
+    dataset, validation_images = protocol.prepare_data(dataset, args)
     run = start_run(args, saved, dataset.train_images)
-    stopped_by = run_steps(run, Reporter(run, dataset.test_images))
+    stopped_by = run_steps(run, Reporter(run, dataset.test_images, validation_images))
     return finish(run, dataset, stopped_by, time.perf_counter() - started)
 
 
@@ -288,10 +319,11 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
     progress = tqdm(total=run.total_steps, initial=run.step, disable=args.no_progress, unit="step",
                     dynamic_ncols=True, desc="training")
     with StopRequest() as stop:
-        while run.step < run.total_steps and stop.signal_name is None:
+        while run.step < run.total_steps and stop.signal_name is None and not run.stopping.stopped:
             model.kl_weight = kl_weight_at(run.step + 1, args)
+            optimizer.lr = run.schedule(run.step)
             with np.errstate(all="ignore"):  # check_finite reports a blow-up better than NumPy's warnings
-                loss = model.loss(run.batcher.next_batch())
+                loss = model.loss(run.binarizer(run.batcher.next_batch()))
                 model.backward()
             check_finite(model, loss, run.step + 1, checkpoint_path)
             if args.clip_grad is not None:
@@ -305,7 +337,8 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
             if run.step % args.log_every == 0 or run.step == run.total_steps:
                 train_loss = loss_sum / loss_count
                 test_loss = reporter.report(run.step, train_loss)
-                progress.write(f"step: {run.step} loss: {train_loss:.4f} test: {test_loss:.4f}")
+                progress.write(f"step: {run.step} loss: {train_loss:.4f} test: {test_loss:.4f}"
+                               + protocol.track_validation(run, reporter.validation_loss))
                 loss_sum, loss_count = 0.0, 0
             if run.step % args.checkpoint_every == 0:
                 save_checkpoint(checkpoint_path, run.checkpoint())
@@ -324,8 +357,10 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     """
     started = time.perf_counter()
     model = run.model
+    weights = protocol.use_best_weights(run)
     results = evaluate(model, dataset.test_images, k=0 if stopped_by else run.args.eval_k, seed=0,
-                       progress=not run.args.no_progress)
+                       progress=not run.args.no_progress, workers=run.args.eval_workers)
+    results.update(protocol.data_protocol(run.args), weights=weights)
     (run.out / "evaluation.json").write_text(json.dumps(results, indent=2) + "\n")
     if not stopped_by:
         write_all(model, dataset, run.out, metrics=run.out / "metrics.csv", seed=run.args.seed)
@@ -334,6 +369,7 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
                "out": str(run.out), "stopped_by": stopped_by}
     (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(format_table(results))
+    print(f"data: {results['binarization_note']}; weights: {weights}")
     label = "test -ELBO" if model.variational else "test reconstruction loss"
     print(f"{label}: {test_loss:.2f} nats over {len(dataset.test_images)} test images; "
           f"{summary['seconds']:.1f} s; results in {run.out}")
@@ -346,7 +382,9 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(train_command, build_parser(), argv)
+    parser = build_parser()
+    protocol.apply_preset(parser, sys.argv[1:] if argv is None else argv)
+    return run(train_command, parser, argv)
 
 
 if __name__ == "__main__":
