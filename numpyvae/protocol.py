@@ -175,9 +175,15 @@ def data_protocol(args: argparse.Namespace) -> dict:
 
 
 def track_validation(run, value: float | None) -> str:
-    """After a report: update the early-stopping record, write best.npz on a new best; the text to print."""
+    """After a report: update the early-stopping record, write best.npz on a new best; the text to print.
+
+    Only the reports every --log-every steps count: the extra one at the end of a run that stops elsewhere
+    is printed but not recorded, so that a run stopped and resumed keeps the record of one made in one go.
+    """
     if value is None:
         return ""
+    if run.step % run.args.log_every:
+        return f" validation: {value:.4f}"
     improved = run.stopping.update(value, run.step)
     if improved:
         save_checkpoint(run.out / BEST_NAME, run.checkpoint())
