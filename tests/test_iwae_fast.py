@@ -93,3 +93,10 @@ def test_workers_give_the_bound_of_one_process():
     assert alone.shape == (30,)
     results = ev.evaluate(model, images, k=20, batch_size=7, workers=2)
     assert results["iwae"] == pytest.approx(alone.mean(), rel=1e-6) and results["iwae_workers"] == 2
+
+
+def test_the_command_refuses_zero_workers(tiny_dataset, tmp_path, capsys):
+    from test_evaluate import tiny_checkpoint
+    checkpoint = tiny_checkpoint(tmp_path / "checkpoint.npz")
+    assert ev.main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent), "--workers", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --workers must be at least 1, got 0"
