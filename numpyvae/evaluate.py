@@ -206,6 +206,33 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
     return results
 
 
+def iwae_ladder(model: VAE, images: np.ndarray, ks: list[int], *, batch_size: int = 100, seed: int = 0,
+                workers: int = 1, progress: bool = False) -> dict:
+    """The IWAE bound for each k of ``ks`` (increasing) on the same images, and the paired difference between
+    consecutive k per image, each with its standard error: how much each step up in k tightens the bound."""
+    bounds = []
+    for k in ks:
+        if workers > 1:
+            bounds.append(iwae_bound_parallel(model, images, k=k, batch_size=batch_size, seed=seed, workers=workers,
+                                              rows=ROWS_PER_CHUNK, progress=progress))
+        else:
+            bounds.append(iwae_bound(model, images, k=k, batch_size=batch_size, seed=seed, progress=progress))
+    ladder = [dict(zip(("k", "iwae", "iwae_stderr"), (k, *mean_and_stderr(b)), strict=True))
+              for k, b in zip(ks, bounds, strict=True)]
+    differences = [dict(zip(("from_k", "to_k", "difference", "difference_stderr"),
+                            (ks[i], ks[i + 1], *mean_and_stderr(bounds[i + 1] - bounds[i])), strict=True))
+                   for i in range(len(ks) - 1)]
+    return {"iwae_ladder": ladder, "iwae_differences": differences, "iwae_ladder_images": len(images)}
+
+
+def parse_ks(text: str) -> list[int]:
+    """``--k``: one number of samples, or several separated by commas (``1,100,5000``)."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+
+
 def format_table(results: dict) -> str:
     """The headline numbers as an aligned table: quantity, value, standard error (nats)."""
     rows = [("reconstruction -log p(x|z)", "reconstruction"), ("KL(q(z|x) || p(z))", "kl"),
@@ -215,6 +242,12 @@ def format_table(results: dict) -> str:
     lines = [f"{'quantity':<48} {'nats':>10} {'± s.e.':>8}"]
     lines += [f"{label:<48} {results[key]:>10.3f} {results[key + '_stderr']:>8.3f}"
               for label, key in rows if key in results]
+    for row in results.get("iwae_ladder", []):
+        label = f"IWAE k={row['k']}, {results['iwae_ladder_images']} images"
+        lines.append(f"{label:<48} {row['iwae']:>10.3f} {row['iwae_stderr']:>8.3f}")
+    for row in results.get("iwae_differences", []):
+        label = f"  paired: IWAE(k={row['to_k']}) - IWAE(k={row['from_k']})"
+        lines.append(f"{label:<48} {row['difference']:>10.3f} {row['difference_stderr']:>8.3f}")
     if "active_units" in results:
         lines.append(f"{'active units (Var E_q[z_d] > 0.01)':<48} {results['active_units']:>10d} "
                      f"of {len(results['kl_per_dim'])}")
@@ -226,7 +259,10 @@ def build_parser() -> Parser:
                     description="Test -ELBO with its terms, the IWAE bound on -log p(x), and active units "
                                 "of a trained checkpoint.")
     add_checkpoint_arguments(parser)
-    parser.add_argument("--k", type=int, default=100, help="importance samples per image for IWAE (0 skips it)")
+    parser.add_argument("--k", type=parse_ks, default=[100], metavar="K[,K...]",
+                        help="importance samples per image for IWAE (0 skips it); several, increasing, e.g. "
+                             "1,100,5000: each bound on the same images and the paired differences between "
+                             "consecutive k with their standard errors (default: 100)")
     parser.add_argument("--iwae-images", type=int, default=None,
                         help="use only the first this many images for IWAE (default: all)")
     parser.add_argument("--binarize", choices=BINARIZATIONS, default=None,
@@ -254,9 +290,18 @@ def evaluate_command(args: argparse.Namespace) -> int:
     how = args.binarize or checkpoint.config.get("run", {}).get("binarize", "none")
     # binarized once, so the -ELBO and IWAE passes, and every evaluation, see the same images
     images = fixed_binarization(images, how, seed=TEST_DRAW_SEED)
-    results = evaluate(model, images, k=args.k, iwae_images=args.iwae_images, binarization="none",
-                       batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
-                       workers=args.workers)
+    ks = args.k
+    if len(ks) > 1 and (min(ks) < 1 or any(a >= b for a, b in zip(ks[:-1], ks[1:], strict=True))):
+        raise UsageError(f"several --k must be increasing and at least 1, got {','.join(map(str, ks))}")
+    if len(ks) > 1 and not model.variational:
+        raise UsageError("the plain autoencoder (--model ae) has no posterior: IWAE needs a VAE")
+    results = evaluate(model, images, k=ks[0] if len(ks) == 1 else 0, iwae_images=args.iwae_images,
+                       binarization="none", batch_size=args.batch_size, seed=args.seed,
+                       progress=not args.no_progress, workers=args.workers)
+    if len(ks) > 1:
+        results.update(iwae_ladder(model, images[:args.iwae_images] if args.iwae_images else images, ks,
+                                   batch_size=args.batch_size, seed=args.seed, workers=args.workers,
+                                   progress=not args.no_progress))
     results.update(checkpoint=str(args.checkpoint), dataset=dataset.name, split=args.split, step=checkpoint.step,
                    binarization=how, binarization_source="--binarize" if args.binarize else "the checkpoint")
     if how == "dynamic":

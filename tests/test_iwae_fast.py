@@ -1,5 +1,6 @@
 """The lean IWAE pass against the reference implementation, a float64 brute force, and itself in worker processes."""
 
+import json
 import math
 
 import numpy as np
@@ -100,3 +101,21 @@ def test_the_command_refuses_zero_workers(tiny_dataset, tmp_path, capsys):
     checkpoint = tiny_checkpoint(tmp_path / "checkpoint.npz")
     assert ev.main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent), "--workers", "0"]) == 2
     assert capsys.readouterr().err.strip() == "error: --workers must be at least 1, got 0"
+
+
+def test_several_k_on_the_same_images_with_paired_differences(tiny_dataset, tmp_path, capsys):
+    from test_evaluate import tiny_checkpoint
+    checkpoint = tiny_checkpoint(tmp_path / "checkpoint.npz")
+    root = str(tiny_dataset[0].parent)
+    assert ev.main([str(checkpoint), "--data-dir", root, "--k", "1,10,50", "--no-progress"]) == 0
+    results = json.loads((tmp_path / "evaluation.json").read_text())
+    assert [row["k"] for row in results["iwae_ladder"]] == [1, 10, 50] and results["iwae_ladder_images"] == 10
+    ladder, differences = results["iwae_ladder"], results["iwae_differences"]
+    for low, high, step in zip(ladder[:-1], ladder[1:], differences, strict=True):
+        assert (step["from_k"], step["to_k"]) == (low["k"], high["k"])
+        # the mean of the paired differences is the difference of the means
+        assert step["difference"] == pytest.approx(high["iwae"] - low["iwae"], abs=1e-9)
+        assert step["difference_stderr"] > 0
+    assert "paired: IWAE(k=50) - IWAE(k=10)" in capsys.readouterr().out
+    assert ev.main([str(checkpoint), "--data-dir", root, "--k", "10,5", "--no-progress"]) == 2
+    assert "increasing" in capsys.readouterr().err
