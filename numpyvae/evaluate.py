@@ -23,10 +23,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .binarization import TEST_DRAW_SEED, fixed_binarization
 from .cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
 from .data import to_float
 from .errors import UsageError
 from .files import check_file_destination, write_json
+from .iwae_fast import iwae_bound_parallel, iwae_log_mean_weight
 from .losses import LOG_2PI, kl_per_dimension
 from .vae import VAE
 
@@ -42,7 +44,9 @@ def likelihood_description(config: dict) -> str:
     if config.get("likelihood") == "exact":
         return "Bernoulli over pixels, exact log sigmoid (no clip)"
     return "Bernoulli over pixels, the seed's probabilities clipped to [1e-8, 1 - 1e-8]"
-ROWS_PER_CHUNK = 10_000  # latent samples decoded at once by the IWAE pass: 31 MB per float32 (rows, 784)
+
+
+ROWS_PER_CHUNK = 2_000  # latent samples decoded at once by the IWAE pass: 6 MB per float32 (rows, 784), in cache
 
 
 def binarize(x: np.ndarray, how: str, rng: np.random.Generator) -> np.ndarray:
@@ -182,8 +186,9 @@ def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int 
     bound = np.empty(len(images))
     with tqdm(total=len(images), disable=not progress, unit="image", desc=f"IWAE k={k}") as bar:
         for start, x in batches(model, images, batch_size, binarization, rng):
-            log_weights = iwae_log_weights(model, x, k, rng, label_rows(labels, start, len(x)))
-            bound[start:start + len(x)] = math.log(k) - logsumexp(log_weights)
+            # the same draws as iwae_log_weights, reduced chunk by chunk (numpyvae.iwae_fast)
+            bound[start:start + len(x)] = -iwae_log_mean_weight(model, x, k, rng, ROWS_PER_CHUNK,
+                                                                label_rows(labels, start, len(x)))
             bar.update(len(x))
     return bound
 
@@ -203,11 +208,13 @@ def mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
 
 def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int | None = None,
              binarization: str = "none", batch_size: int = 100, seed: int = 0, progress: bool = False,
-             labels: np.ndarray | None = None) -> dict:
+             labels: np.ndarray | None = None, workers: int = 1) -> dict:
     """Every number of this module for ``images`` (uint8 rows), as a JSON-ready dict.
 
-    ``k = 0`` skips the IWAE pass; ``iwae_images`` limits it to the first that many images. A conditional
-    model needs the images' ``labels``; its bounds are then on -log p(x | y), which ``"bounds"`` records.
+    ``k = 0`` skips the IWAE pass; ``iwae_images`` limits it to the first that many images; ``workers`` > 1
+    runs it in that many processes (numpyvae.iwae_fast.iwae_bound_parallel: other draws, the same bound).
+    A conditional model needs the images' ``labels``; its bounds are then on -log p(x | y), which
+    ``"bounds"`` records.
     """
     if k < 0:
         raise UsageError(f"--k must be at least 1 (0 skips IWAE), got {k}")
@@ -231,13 +238,47 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
     if k and model.variational:
         subset = images[:iwae_images] if iwae_images else images
         started = time.perf_counter()
-        bound = iwae_bound(model, subset, k=k, batch_size=batch_size, seed=seed, binarization=binarization,
-                           progress=progress, labels=None if labels is None else labels[:len(subset)])
+        subset_labels = None if labels is None else labels[:len(subset)]
+        if workers > 1:
+            bound = iwae_bound_parallel(model, fixed_binarization(subset, binarization, seed=seed), k=k,
+                                        batch_size=batch_size, seed=seed, workers=workers, rows=ROWS_PER_CHUNK,
+                                        progress=progress, labels=subset_labels)
+        else:
+            bound = iwae_bound(model, subset, k=k, batch_size=batch_size, seed=seed, binarization=binarization,
+                               progress=progress, labels=subset_labels)
         seconds = time.perf_counter() - started
         results["iwae"], results["iwae_stderr"] = mean_and_stderr(bound)
         results.update(iwae_k=k, iwae_images=len(subset), iwae_seconds=seconds,
-                       iwae_images_per_second=len(subset) / seconds)
+                       iwae_images_per_second=len(subset) / seconds, iwae_workers=workers)
     return results
+
+
+def iwae_ladder(model: VAE, images: np.ndarray, ks: list[int], *, batch_size: int = 100, seed: int = 0,
+                workers: int = 1, progress: bool = False, labels: np.ndarray | None = None) -> dict:
+    """The IWAE bound for each k of ``ks`` (increasing) on the same images, and the paired difference between
+    consecutive k per image, each with its standard error: how much each step up in k tightens the bound."""
+    bounds = []
+    for k in ks:
+        if workers > 1:
+            bounds.append(iwae_bound_parallel(model, images, k=k, batch_size=batch_size, seed=seed, workers=workers,
+                                              rows=ROWS_PER_CHUNK, progress=progress, labels=labels))
+        else:
+            bounds.append(iwae_bound(model, images, k=k, batch_size=batch_size, seed=seed, progress=progress,
+                                     labels=labels))
+    ladder = [dict(zip(("k", "iwae", "iwae_stderr"), (k, *mean_and_stderr(b)), strict=True))
+              for k, b in zip(ks, bounds, strict=True)]
+    differences = [dict(zip(("from_k", "to_k", "difference", "difference_stderr"),
+                            (ks[i], ks[i + 1], *mean_and_stderr(bounds[i + 1] - bounds[i])), strict=True))
+                   for i in range(len(ks) - 1)]
+    return {"iwae_ladder": ladder, "iwae_differences": differences, "iwae_ladder_images": len(images)}
+
+
+def parse_ks(text: str) -> list[int]:
+    """``--k``: one number of samples, or several separated by commas (``1,100,5000``)."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
 
 
 def format_table(results: dict) -> str:
@@ -252,6 +293,12 @@ def format_table(results: dict) -> str:
     lines = [f"{'quantity':<48} {'nats':>10} {'± s.e.':>8}"]
     lines += [f"{label:<48} {results[key]:>10.3f} {results[key + '_stderr']:>8.3f}"
               for label, key in rows if key in results]
+    for row in results.get("iwae_ladder", []):
+        label = f"IWAE k={row['k']}, {results['iwae_ladder_images']} images"
+        lines.append(f"{label:<48} {row['iwae']:>10.3f} {row['iwae_stderr']:>8.3f}")
+    for row in results.get("iwae_differences", []):
+        label = f"  paired: IWAE(k={row['to_k']}) - IWAE(k={row['from_k']})"
+        lines.append(f"{label:<48} {row['difference']:>10.3f} {row['difference_stderr']:>8.3f}")
     if "active_units" in results:
         lines.append(f"{'active units (Var E_q[z_d] > 0.01)':<48} {results['active_units']:>10d} "
                      f"of {len(results['kl_per_dim'])}")
@@ -265,11 +312,18 @@ def build_parser() -> Parser:
                     description="Test -ELBO with its terms, the IWAE bound on -log p(x), and active units "
                                 "of a trained checkpoint.")
     add_checkpoint_arguments(parser)
-    parser.add_argument("--k", type=int, default=100, help="importance samples per image for IWAE (0 skips it)")
+    parser.add_argument("--k", type=parse_ks, default=[100], metavar="K[,K...]",
+                        help="importance samples per image for IWAE (0 skips it); several, increasing, e.g. "
+                             "1,100,5000: each bound on the same images and the paired differences between "
+                             "consecutive k with their standard errors (default: 100)")
     parser.add_argument("--iwae-images", type=int, default=None,
                         help="use only the first this many images for IWAE (default: all)")
-    parser.add_argument("--binarize", choices=BINARIZATIONS, default="none",
-                        help="none: grey levels (the seed's); static: pixel > 0.5; dynamic: Bernoulli(pixel)")
+    parser.add_argument("--binarize", choices=BINARIZATIONS, default=None,
+                        help="none: grey levels (the seed's); static: pixel > 0.5; dynamic: one fixed "
+                             f"Bernoulli(pixel) draw of the images (seed {TEST_DRAW_SEED}) (default: the "
+                             "checkpoint's training binarization)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes for the IWAE pass (2 on a 2-core machine keeps both cores busy)")
     parser.add_argument("--split", choices=("test", "train"), default="test", help="which images")
     parser.add_argument("--batch-size", type=int, default=100, help="images per IWAE batch")
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation's own generator")
@@ -282,16 +336,38 @@ def build_parser() -> Parser:
 def evaluate_command(args: argparse.Namespace) -> int:
     if args.iwae_images is not None and args.iwae_images < 1:
         raise UsageError(f"--iwae-images must be at least 1, got {args.iwae_images}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    ks = args.k
+    if len(ks) > 1 and (min(ks) < 1 or any(a >= b for a, b in zip(ks[:-1], ks[1:], strict=True))):
+        raise UsageError(f"several --k must be increasing and at least 1, got {','.join(map(str, ks))}")
     destination = Path(args.json) if args.json else Path(args.checkpoint).parent / "evaluation.json"
     check_file_destination(destination, "--json")  # before the work, not after minutes of IWAE
     model, checkpoint, dataset = load_checkpoint_and_data(args, progress=not args.no_progress)
+    if len(ks) > 1 and not model.variational:
+        raise UsageError("the plain autoencoder (--model ae) has no posterior: IWAE needs a VAE")
     images = dataset.test_images if args.split == "test" else dataset.train_images
     labels = dataset.test_labels if args.split == "test" else dataset.train_labels
-    results = evaluate(model, images, k=args.k, iwae_images=args.iwae_images, binarization=args.binarize,
-                       batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress,
-                       labels=labels if model.conditional else None)
-    results.update(checkpoint=str(args.checkpoint), dataset=dataset.name, split=args.split, step=checkpoint.step)
+    labels = labels if model.conditional else None
+    how = args.binarize or checkpoint.config.get("run", {}).get("binarize", "none")
+    # binarized once, so the -ELBO and IWAE passes, and every evaluation, see the same images
+    images = fixed_binarization(images, how, seed=TEST_DRAW_SEED)
+    results = evaluate(model, images, k=ks[0] if len(ks) == 1 else 0, iwae_images=args.iwae_images,
+                       binarization="none", batch_size=args.batch_size, seed=args.seed,
+                       progress=not args.no_progress, labels=labels, workers=args.workers)
+    if len(ks) > 1:
+        count = args.iwae_images or len(images)
+        results.update(iwae_ladder(model, images[:count], ks, batch_size=args.batch_size, seed=args.seed,
+                                   workers=args.workers, progress=not args.no_progress,
+                                   labels=None if labels is None else labels[:count]))
+    results.update(checkpoint=str(args.checkpoint), dataset=dataset.name, split=args.split, step=checkpoint.step,
+                   binarization=how, binarization_source="--binarize" if args.binarize else "the checkpoint")
+    if how == "dynamic":
+        results["binarization_seed"] = TEST_DRAW_SEED
     print(format_table(results))
+    print(f"data: {dataset.name} {args.split} images, binarization {how} (from {results['binarization_source']})"
+          + (f", one fixed Bernoulli draw, seed {TEST_DRAW_SEED}" if how == "dynamic" else "")
+          + ("; grey levels are not comparable with published binarized-MNIST numbers" if how == "none" else ""))
     write_json(destination, results)
     print(f"written to {destination}")
     return 0

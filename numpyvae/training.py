@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from . import protocol
+from .binarization import BatchBinarizer
 from .checkpoint import Checkpoint, load_checkpoint, restore_params, save_checkpoint
 from .cli import Parser, given_flags, run
 from .data import DATASETS, Dataset, MiniBatcher, load_dataset, to_float
@@ -30,6 +32,7 @@ from .images import save_grid, save_image
 from .layers import ACTIVATIONS
 from .model_options import MODEL_SETTINGS, build_model, labels_if_conditional, validate_model
 from .optim import SGD, Adam, Optimizer, clip_by_global_norm, global_norm
+from .schedules import Schedule
 from .vae import VAE
 from .visualize import write_all
 
@@ -44,6 +47,11 @@ RUN_SETTINGS = ("dataset", "seed", "dtype", "batch_size", "optimizer", "lr", "mo
                 "latent_dim", "hidden_dims", "keep_prob", "model", "reconstruction", "kl_weight", "kl_warmup",
                 "clip_grad")
 RUN_SETTINGS = RUN_SETTINGS + MODEL_SETTINGS  # the model family's flags (model_options.py)
+# issue 14: binarization, validation and early stopping, the learning-rate schedule; a checkpoint written
+# before them lacks these and resumes with the defaults, which are the runs it made
+LATER_SETTINGS = {"binarize": "none", "validation": 0, "early_stopping": 0, "lr_schedule": "constant",
+                  "lr_warmup": 0, "lr_gamma": 0.1, "lr_every": 1000, "lr_min": 0.0, "lr_horizon": None}
+RUN_SETTINGS += tuple(LATER_SETTINGS)
 
 
 def build_parser() -> Parser:
@@ -114,6 +122,7 @@ def build_parser() -> Parser:
     optimizer.add_argument("--batch-size", type=int, default=128, help="images per training step")
     optimizer.add_argument("--clip-grad", type=float, default=None, metavar="NORM",
                            help="scale the gradients down whenever their global L2 norm exceeds NORM")
+    protocol.add_arguments(parser)
     return parser
 
 
@@ -135,6 +144,7 @@ def validate(args: argparse.Namespace) -> None:
         (args.kl_warmup >= 0, f"--kl-warmup must be non-negative, got {args.kl_warmup}"),
         (args.clip_grad is None or args.clip_grad > 0, f"--clip-grad must be positive, got {args.clip_grad}"),
         (args.eval_k >= 0, f"--eval-k must be non-negative, got {args.eval_k}"),
+        *protocol.checks(args),
     ]
     for ok, message in checks:
         if not ok:
@@ -203,13 +213,23 @@ class Run:
     step: int
     total_steps: int
     out: Path
+    binarizer: BatchBinarizer | None = None
+    schedule: Schedule | None = None
+    stopping: protocol.EarlyStopping | None = None
 
     def checkpoint(self) -> Checkpoint:
         settings = {key: getattr(self.args, key) for key in RUN_SETTINGS}
-        return Checkpoint(config={"model": self.model.config, "run": settings, "total_steps": self.total_steps},
+        return Checkpoint(config={"model": self.model.config, "run": settings, "total_steps": self.total_steps,
+                                  "state": self.loop_state()},
                           step=self.step,
                           rng_state=self.model.rng.bit_generator.state, params=self.model.params,
                           optimizer=self.optimizer.state_dict(), batcher=self.batcher.state_dict())
+
+    def loop_state(self) -> dict:
+        """What the loop carries beside the weights, optimizer and data order (JSON-ready): the schedule's
+        settings (its position is the step), the early-stopping record, the binarization generator."""
+        return {"schedule": self.schedule.state_dict(), "early_stopping": self.stopping.state_dict(),
+                "binarizer_rng": self.binarizer.state_dict()}
 
 
 def shown(value) -> str:
@@ -232,6 +252,7 @@ def load_resumed(args: argparse.Namespace, given: set[str] = frozenset()) -> Che
     settings = saved.config.get("run")
     if not isinstance(settings, dict) or not set(settings) <= set(RUN_SETTINGS):
         raise CheckpointError(f"{args.resume} holds no training run's settings; it cannot be resumed")
+    settings = {**LATER_SETTINGS, **settings}  # a checkpoint written before these settings ran with their defaults
     for key, value in settings.items():
         if key in given and getattr(args, key) != value:
             flag = "--" + key.replace("_", "-")
@@ -262,9 +283,12 @@ def start_run(args: argparse.Namespace, saved: Checkpoint | None, train_images: 
         total_steps = round(args.epochs * batcher.steps_per_epoch)
     else:
         total_steps = args.steps if args.steps is not None else DEFAULT_STEPS
-    run = Run(args, model, optimizer, batcher, step=0, total_steps=total_steps, out=out)
+    run = Run(args, model, optimizer, batcher, step=0, total_steps=total_steps, out=out,
+              binarizer=BatchBinarizer(args.binarize, args.seed), schedule=protocol.make_schedule(args, total_steps),
+              stopping=protocol.EarlyStopping(args.early_stopping))
     if saved is not None:
         restore(run, saved, args.resume)
+        protocol.restore_loop_state(run, saved.config.get("state"), args.resume)
     return run
 
 
@@ -284,8 +308,10 @@ def restore(run: Run, saved: Checkpoint, path: str) -> None:
 class Reporter:
     """What a person sees: the seed's PNGs, 8x8 grids, metrics.csv, and the ``step: N loss: X`` lines."""
 
-    def __init__(self, run: Run, test_images: np.ndarray, test_labels: np.ndarray | None = None) -> None:
+    def __init__(self, run: Run, test_images: np.ndarray, test_labels: np.ndarray | None = None,
+                 validation: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.run, self.test_images = run, test_images
+        self.validation, self.validation_loss = validation, None
         model = run.model
         self.test_labels = labels_if_conditional(model, test_labels)  # a conditional model's images and samples
         self.first_labels = None if self.test_labels is None else self.test_labels[:GRID]
@@ -298,7 +324,8 @@ class Reporter:
         save_grid(self.first_images, run.out / "input_grid.png", columns=8)
         self.metrics = run.out / "metrics.csv"
         if not self.metrics.exists():
-            self.metrics.write_text("step,train_loss,test_loss\n")
+            self.metrics.write_text("step,train_loss,test_loss" + (",validation_loss" if validation is not None
+                                                                     else "") + "\n")
 
     def report(self, step: int, train_loss: float) -> float:
         model, out = self.run.model, self.run.out
@@ -309,8 +336,13 @@ class Reporter:
         save_image(samples[0], out / f"z_{step}.png")                  # the grids' own rows
         save_grid(reconstructions, out / f"reconstructions_{step}.png", columns=8)
         save_grid(samples, out / f"samples_{step}.png", columns=8)
+        row = [step, f"{train_loss:.4f}", f"{test_loss:.4f}"]
+        if self.validation is not None:
+            images, labels = self.validation
+            self.validation_loss = negative_elbo(model, images, labels=labels_if_conditional(model, labels))
+            row.append(f"{self.validation_loss:.4f}")
         with open(self.metrics, "a", newline="") as file:
-            csv.writer(file).writerow([step, f"{train_loss:.4f}", f"{test_loss:.4f}"])
+            csv.writer(file).writerow(row)
         return test_loss
 
 
@@ -326,8 +358,9 @@ def train(args: argparse.Namespace, given: set[str] = frozenset()) -> dict:
     out = Path(args.out) if args.out else (Path(args.resume).parent if saved else new_run_folder(args.dataset))
     args.out = str(prepare_folder(out, "--out"))
     dataset = load_dataset(args.dataset, args.data_dir, download=not args.no_download, progress=not args.no_progress)
+    dataset, validation = protocol.prepare_data(dataset, args)
     run = start_run(args, saved, dataset.train_images, dataset.train_labels)
-    stopped_by = run_steps(run, Reporter(run, dataset.test_images, dataset.test_labels))
+    stopped_by = run_steps(run, Reporter(run, dataset.test_images, dataset.test_labels, validation))
     return finish(run, dataset, stopped_by, time.perf_counter() - started)
 
 
@@ -340,10 +373,11 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
     progress = tqdm(total=run.total_steps, initial=run.step, disable=args.no_progress, unit="step",
                     dynamic_ncols=True, desc="training")
     with StopRequest() as stop:
-        while run.step < run.total_steps and stop.signal_name is None:
+        while run.step < run.total_steps and stop.signal_name is None and not run.stopping.stopped:
             model.kl_weight = kl_weight_at(run.step + 1, args)
+            optimizer.lr = run.schedule(run.step)
             with np.errstate(all="ignore"):  # check_finite reports a blow-up better than NumPy's warnings
-                loss = model.loss(run.batcher.next_batch(), labels=run.batcher.last_labels)
+                loss = model.loss(run.binarizer(run.batcher.next_batch()), labels=run.batcher.last_labels)
                 model.backward()
             check_finite(model, loss, run.step + 1, checkpoint_path)
             if args.clip_grad is not None:
@@ -357,7 +391,8 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
             if run.step % args.log_every == 0 or run.step == run.total_steps:
                 train_loss = loss_sum / loss_count
                 test_loss = reporter.report(run.step, train_loss)
-                progress.write(f"step: {run.step} loss: {train_loss:.4f} test: {test_loss:.4f}")
+                progress.write(f"step: {run.step} loss: {train_loss:.4f} test: {test_loss:.4f}"
+                               + protocol.track_validation(run, reporter.validation_loss))
                 loss_sum, loss_count = 0.0, 0
             if run.step % args.checkpoint_every == 0:
                 save_checkpoint(checkpoint_path, run.checkpoint())
@@ -376,8 +411,11 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     """
     started = time.perf_counter()
     model = run.model
+    weights = protocol.use_best_weights(run)
     results = evaluate(model, dataset.test_images, k=0 if stopped_by else run.args.eval_k, seed=0,
-                       progress=not run.args.no_progress, labels=labels_if_conditional(model, dataset.test_labels))
+                       progress=not run.args.no_progress, labels=labels_if_conditional(model, dataset.test_labels),
+                       workers=run.args.eval_workers)
+    results.update(protocol.data_protocol(run.args), weights=weights)
     write_json(run.out / "evaluation.json", results)
     if not stopped_by:
         write_all(model, dataset, run.out, metrics=run.out / "metrics.csv", seed=run.args.seed)
@@ -386,6 +424,7 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
                "out": str(run.out), "stopped_by": stopped_by}
     write_json(run.out / "summary.json", summary)
     print(format_table(results))
+    print(f"data: {results['binarization_note']}; weights: {weights}")
     label = "test -ELBO" if model.variational else "test reconstruction loss"
     if model.conditional:
         label += " (a bound on -log p(x | y))"
@@ -396,9 +435,13 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    protocol.apply_preset(parser, sys.argv[1:] if argv is None else argv)
 
     def train_command(args: argparse.Namespace) -> int:
-        stopped_by = train(args, given_flags(parser, argv))["stopped_by"]
+        given = given_flags(parser, argv)
+        if args.preset:  # the preset's values count as given: a resumed run checks them like flags
+            given |= set(protocol.PRESETS[args.preset])
+        stopped_by = train(args, given)["stopped_by"]
         return 128 + signal.Signals[stopped_by].value if stopped_by else 0  # the shell's convention
 
     return run(train_command, parser, argv)
