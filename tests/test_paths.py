@@ -142,6 +142,13 @@ def finished_run(root, tmp_path):
     (["--model", "ae"], "--model ae contradicts the checkpoint's vae"),
     (["--seed", "7"], "--seed 7 contradicts the checkpoint's 0"),
     (["--momentum", "0.5"], "--momentum 0.5 contradicts the checkpoint's 0.0"),
+    (["--conditional"], "--conditional on contradicts the checkpoint's off"),
+    (["--objective", "iwae", "--k", "3"], "--objective iwae contradicts the checkpoint's elbo"),
+    (["--activations", "relu"], "--activations relu contradicts the checkpoint's"),
+    (["--binarize", "dynamic"], "--binarize dynamic contradicts the checkpoint's none"),
+    (["--lr-schedule", "cosine"], "--lr-schedule cosine contradicts the checkpoint's constant"),
+    (["--validation", "10"], "--validation 10 contradicts the checkpoint's 0"),
+    (["--preset", "binarized-mnist"], "contradicts the checkpoint's"),  # the preset's values count as flags
 ])
 def test_resume_with_a_contradicting_flag_is_a_usage_error(root, finished_run, capsys, flags, says):
     capsys.readouterr()

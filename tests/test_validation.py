@@ -12,7 +12,7 @@ from numpyvae import evaluate as ev
 from numpyvae import training
 from numpyvae.checkpoint import load_checkpoint, load_model, save_checkpoint
 from numpyvae.protocol import EarlyStopping
-from numpyvae.training import main
+from numpyvae.training import main, report
 
 
 @pytest.fixture
@@ -57,9 +57,9 @@ def test_early_stopping_stops_keeps_the_best_weights_and_reports_on_them(tiny_ro
     """A validation -ELBO that only gets worse after the first report: best.npz is step 2, the run stops after
     PATIENCE more reports, and the final evaluation is of best.npz."""
     calls = iter(range(1000))
-    real = training.negative_elbo
-    monkeypatch.setattr(training, "negative_elbo",
-                        lambda model, images: real(model, images) if len(images) == 10 else 50.0 + next(calls))
+    real = report.negative_elbo
+    monkeypatch.setattr(report, "negative_elbo", lambda model, images, labels=None:
+                        real(model, images, labels=labels) if len(images) == 10 else 50.0 + next(calls))
     out = tmp_path / "run"
     assert train(tiny_root, out, "--steps", "100", "--log-every", "2", "--validation", "5", "--early-stopping",
                  "3") == 0
@@ -107,7 +107,7 @@ def test_a_new_target_on_resume_keeps_the_cosine_horizon(tiny_root, tmp_path):
     assert saved.step == 15 and saved.config["state"]["schedule"]["horizon"] == 10
 
 
-def test_a_checkpoint_from_before_these_settings_resumes_with_their_defaults(tiny_root, tmp_path):
+def test_a_checkpoint_from_before_these_settings_resumes_with_their_defaults(tiny_root, tmp_path, capsys):
     assert train(tiny_root, tmp_path / "long", "--steps", "10", "--seed", "4") == 0
     assert train(tiny_root, tmp_path / "old", "--steps", "5", "--seed", "4") == 0
     path = tmp_path / "old" / "checkpoint.npz"
@@ -116,6 +116,9 @@ def test_a_checkpoint_from_before_these_settings_resumes_with_their_defaults(tin
     for key in training.LATER_SETTINGS:
         del saved.config["run"][key]
     save_checkpoint(path, saved)
-    assert resume(path, tiny_root, "--steps", "10", "--lr-schedule", "cosine") == 0  # the saved (absent) setting wins
+    # the absent settings are the defaults it ran with: a flag contradicting one is refused, not ignored
+    assert resume(path, tiny_root, "--steps", "10", "--lr-schedule", "cosine") == 2
+    assert "--lr-schedule cosine contradicts the checkpoint's constant" in capsys.readouterr().err
+    assert resume(path, tiny_root, "--steps", "10", "--lr-schedule", "constant") == 0
     assert_same_state(tmp_path / "long" / "checkpoint.npz", path)
     assert load_checkpoint(path).config["run"]["lr_schedule"] == "constant"

@@ -1,0 +1,57 @@
+"""What a person sees during training: the seed's PNGs, 8x8 grids, metrics.csv, the test (and validation) -ELBO."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+
+from ..data import to_float
+from ..evaluate import negative_elbo
+from ..images import save_grid, save_image
+from ..model_options import labels_if_conditional
+from .state import Run
+
+TEST_IMAGE = 6  # the seed's input.png is test image 6
+GRID = 64  # 8x8 grids of reconstructions and prior samples
+
+
+class Reporter:
+    """What a person sees: the seed's PNGs, 8x8 grids, metrics.csv, and the ``step: N loss: X`` lines."""
+
+    def __init__(self, run: Run, test_images: np.ndarray, test_labels: np.ndarray | None = None,
+                 validation: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self.run, self.test_images = run, test_images
+        self.validation, self.validation_loss = validation, None
+        model = run.model
+        self.test_labels = labels_if_conditional(model, test_labels)  # a conditional model's images and samples
+        self.first_labels = None if self.test_labels is None else self.test_labels[:GRID]
+        self.prior_labels = np.arange(GRID) % model.num_classes if model.conditional else None  # 0..9 in turn
+        self.first_images = to_float(test_images[:GRID], model.dtype)  # test image 6 among them
+        # the same prior draws at every report, so the pictures show the model changing, not the noise
+        self.prior_z = np.random.default_rng(run.args.seed + 1).standard_normal(
+            (GRID, model.config["latent_dim"])).astype(model.dtype)
+        save_image(self.first_images[TEST_IMAGE], run.out / "input.png")
+        save_grid(self.first_images, run.out / "input_grid.png", columns=8)
+        self.metrics = run.out / "metrics.csv"
+        if not self.metrics.exists():
+            self.metrics.write_text("step,train_loss,test_loss" + (",validation_loss" if validation is not None
+                                                                     else "") + "\n")
+
+    def report(self, step: int, train_loss: float) -> float:
+        model, out = self.run.model, self.run.out
+        test_loss = negative_elbo(model, self.test_images, labels=self.test_labels)
+        reconstructions = model.reconstruct(self.first_images, self.first_labels)
+        samples = model.decode(self.prior_z, self.prior_labels)
+        save_image(reconstructions[TEST_IMAGE], out / f"{step}.png")  # the seed's two pictures come from
+        save_image(samples[0], out / f"z_{step}.png")                  # the grids' own rows
+        save_grid(reconstructions, out / f"reconstructions_{step}.png", columns=8)
+        save_grid(samples, out / f"samples_{step}.png", columns=8)
+        row = [step, f"{train_loss:.4f}", f"{test_loss:.4f}"]
+        if self.validation is not None:
+            images, labels = self.validation
+            self.validation_loss = negative_elbo(model, images, labels=labels_if_conditional(model, labels))
+            row.append(f"{self.validation_loss:.4f}")
+        with open(self.metrics, "a", newline="") as file:
+            csv.writer(file).writerow(row)
+        return test_loss
