@@ -94,6 +94,8 @@ class Adam(Optimizer):
         self.state = {f"{moment}.{name}": np.zeros_like(p) for moment in ("m", "v")
                       for name, p in params.items()}
         self.state["t"] = np.zeros((), dtype=np.int64)
+        # two scratch buffers per parameter, reused every step (not saved: they hold nothing between steps)
+        self.scratch = {name: (np.empty_like(p), np.empty_like(p)) for name, p in params.items()}
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
         beta1, beta2 = self.betas
@@ -105,8 +107,13 @@ class Adam(Optimizer):
         for name, param in self.params.items():
             grad = grads[name]
             m, v = self.state[f"m.{name}"], self.state[f"v.{name}"]
+            a, b = self.scratch[name]  # the arithmetic of the formula above, into buffers, no temporaries
             m *= beta1
-            m += (1 - beta1) * grad
+            m += np.multiply(grad, 1 - beta1, out=a)                       # m <- b1 m + (1 - b1) g
             v *= beta2
-            v += (1 - beta2) * grad * grad
-            param -= step_size * m / (np.sqrt(v) + eps)
+            np.multiply(grad, 1 - beta2, out=a)
+            v += np.multiply(a, grad, out=a)                               # v <- b2 v + (1 - b2) g g
+            np.sqrt(v, out=b)
+            b += eps                                                       # sqrt(v) + eps
+            param -= np.divide(np.multiply(m, step_size, out=a), b, out=a)  # p <- p - step_size m / (...)
+

@@ -66,6 +66,28 @@ def test_adam_matches_textbook():
         np.testing.assert_allclose(params[k], expected[k], rtol=1e-12)
 
 
+def test_adam_in_buffers_is_bit_identical_to_the_plain_expression_in_float32():
+    """The step writes into reused buffers; it must round exactly as the formula written out does."""
+    rng = np.random.default_rng(3)
+    params = {"w": rng.standard_normal((50, 40)).astype(np.float32), "b": rng.standard_normal(40).astype(np.float32)}
+    plain = {k: p.copy() for k, p in params.items()}
+    m = {k: np.zeros_like(p) for k, p in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    optimizer = Adam(params, lr=0.003)
+    for t in range(1, 6):
+        grads = {k: rng.standard_normal(p.shape).astype(np.float32) for k, p in params.items()}
+        optimizer.step(grads)
+        step_size = 0.003 * (1 - 0.999 ** t) ** 0.5 / (1 - 0.9 ** t)
+        eps = 1e-8 * (1 - 0.999 ** t) ** 0.5
+        for k, g in grads.items():
+            m[k] = 0.9 * m[k] + (1 - 0.9) * g
+            v[k] = 0.999 * v[k] + (1 - 0.999) * g * g
+            plain[k] = plain[k] - step_size * m[k] / (np.sqrt(v[k]) + eps)
+    for k in params:
+        assert params[k].dtype == np.float32
+        np.testing.assert_array_equal(params[k], plain[k])
+
+
 @pytest.mark.parametrize("make", [lambda p: SGD(p, 0.05, momentum=0.9, nesterov=True), lambda p: Adam(p, 0.01)])
 def test_state_round_trip_continues_exactly(make):
     params, grads = problem()
