@@ -184,7 +184,7 @@ def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int 
     labels = check_labels(model, images, labels)
     rng = np.random.default_rng(seed)
     bound = np.empty(len(images))
-    with tqdm(total=len(images), disable=not progress, unit="image", desc=f"IWAE k={k}") as bar:
+    with tqdm(total=len(images), disable=not progress, unit="image", desc=f"IWAE K={k}") as bar:
         for start, x in batches(model, images, batch_size, binarization, rng):
             # the same draws as iwae_log_weights, reduced chunk by chunk (numpyvae.iwae_fast)
             bound[start:start + len(x)] = -iwae_log_mean_weight(model, x, k, rng, ROWS_PER_CHUNK,
@@ -286,7 +286,7 @@ def format_table(results: dict) -> str:
     rows = [("reconstruction -log p(x|z)", "reconstruction"), ("KL(q(z|x) || p(z))", "kl"),
             ("-ELBO", "negative_elbo")]
     if "iwae" in results:
-        rows.append((f"IWAE -log p(x), k={results['iwae_k']}, {results['iwae_images']} images", "iwae"))
+        rows.append((f"IWAE -log p(x), K={results['iwae_k']}, {results['iwae_images']} images", "iwae"))
     if results.get("bounds") == "-log p(x | y)":  # a conditional model: every bound is on -log p(x | y)
         rows = [(label.replace("p(x)", "p(x|y)").replace("p(x|z)", "p(x|z,y)").replace("q(z|x)", "q(z|x,y)")
                  .replace("-ELBO", "-ELBO, a bound on -log p(x|y)"), key) for label, key in rows]
@@ -294,10 +294,10 @@ def format_table(results: dict) -> str:
     lines += [f"{label:<48} {results[key]:>10.3f} {results[key + '_stderr']:>8.3f}"
               for label, key in rows if key in results]
     for row in results.get("iwae_ladder", []):
-        label = f"IWAE k={row['k']}, {results['iwae_ladder_images']} images"
+        label = f"IWAE K={row['k']}, {results['iwae_ladder_images']} images"
         lines.append(f"{label:<48} {row['iwae']:>10.3f} {row['iwae_stderr']:>8.3f}")
     for row in results.get("iwae_differences", []):
-        label = f"  paired: IWAE(k={row['to_k']}) - IWAE(k={row['from_k']})"
+        label = f"  paired: IWAE(K={row['to_k']}) - IWAE(K={row['from_k']})"
         lines.append(f"{label:<48} {row['difference']:>10.3f} {row['difference_stderr']:>8.3f}")
     if "active_units" in results:
         lines.append(f"{'active units (Var E_q[z_d] > 0.01)':<48} {results['active_units']:>10d} "

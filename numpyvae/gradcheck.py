@@ -221,8 +221,8 @@ def vae_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
                                               decoder_activations=("leaky_relu", "relu"))),
                 ("VAE kl sampled", True, dict(kl="sampled")), ("VAE exact LL", True, dict(likelihood="exact")),
                 ("CVAE", True, dict(num_classes=4)),
-                ("IWAE k=1", True, dict(objective="iwae", k=1)), ("IWAE k=4", True, dict(objective="iwae", k=4)),
-                ("CVAE IWAE k=3", True, dict(objective="iwae", k=3, num_classes=4))]
+                ("IWAE K=1", True, dict(objective="iwae", k=1)), ("IWAE K=4", True, dict(objective="iwae", k=4)),
+                ("CVAE IWAE K=3", True, dict(objective="iwae", k=3, num_classes=4))]
     results = []
     for name, training, options in variants:
         options = {"hidden_dims": (7, 6), **options}

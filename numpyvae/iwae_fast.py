@@ -163,7 +163,7 @@ def iwae_bound_parallel(model, images: np.ndarray, *, k: int, batch_size: int = 
     arguments = (config, {name: p.copy() for name, p in model.params.items()}, images, k, batch_size, seed, rows,
                  labels)
     batches = range(-(-len(images) // batch_size))
-    bar = tqdm(total=len(images), disable=not progress, unit="image", desc=f"IWAE k={k}", dynamic_ncols=True)
+    bar = tqdm(total=len(images), disable=not progress, unit="image", desc=f"IWAE K={k}", dynamic_ncols=True)
     with bar:
         if workers == 1:
             _start_worker(*arguments)

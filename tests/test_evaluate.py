@@ -123,7 +123,7 @@ def test_command_writes_its_table_and_json(tiny_dataset, tmp_path, capsys):
     results = json.loads((tmp_path / "evaluation.json").read_text())
     assert results["images"] == 10 and results["iwae_k"] == 20 and results["iwae_images"] == 10
     assert results["iwae"] <= results["negative_elbo"] + 3 * results["negative_elbo_stderr"]
-    assert "IWAE -log p(x), k=20" in capsys.readouterr().out
+    assert "IWAE -log p(x), K=20" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("flags, code, says", [(["--k", "-1"], 2, "--k"), (["--iwae-images", "0"], 2, "--iwae-images"),
