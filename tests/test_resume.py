@@ -182,6 +182,9 @@ def test_a_finished_run_leaves_its_evaluation_and_pictures(tiny_root, tmp_path):
     results = json.loads((out / "evaluation.json").read_text())
     summary = json.loads((out / "summary.json").read_text())
     assert results["iwae_k"] == 5 and results["negative_elbo"] == summary["test_loss"]
+    # the wall time split into training and the final evaluation (a recipe's budget counts training only)
+    assert summary["train_seconds"] > 0 and summary["evaluation_seconds"] > 0
+    assert summary["seconds"] == pytest.approx(summary["train_seconds"] + summary["evaluation_seconds"])
     for name in ("curves.png", "reconstruction_pairs.png", "prior_samples.png", "interpolations.png",
                  "checkpoint.npz", "metrics.csv", "input.png", "3.png", "z_3.png"):
         assert (out / name).is_file(), name
