@@ -30,12 +30,13 @@ from .schedules import SCHEDULES, Schedule
 
 BEST_NAME = "best.npz"
 
-# the recipe of docs/results.md: the seed's 784-500-500-20 model without dropout, dynamically binarized
-# MNIST, Adam with a cosine decay; about 9 minutes of training on this project's 2-core machine
+# the recipe of docs/results.md: the seed's 784-500-500-20 model without dropout, dynamically binarized MNIST,
+# Adam at 0.003 with a 200-step warm-up and a cosine decay, batch 200, 70 epochs (21,000 steps): 463 s of
+# training on this project's 2-core machine, IWAE(5000) 87.41 nats over the 10,000 test images
 PRESETS = {
-    "binarized-mnist": dict(binarize="dynamic", keep_prob=1.0, optimizer="adam", lr=1e-3, batch_size=100,
-                            lr_schedule="cosine", epochs=75, eval_k=5000, eval_workers=2, log_every=6000,
-                            checkpoint_every=6000),
+    "binarized-mnist": dict(binarize="dynamic", keep_prob=1.0, optimizer="adam", lr=3e-3, batch_size=200,
+                            lr_schedule="cosine", lr_warmup=200, epochs=70, eval_k=5000, eval_workers=2,
+                            log_every=6000, checkpoint_every=6000),
 }
 
 
