@@ -6,8 +6,9 @@
 
 Peak memory is the train.py process's own ``ru_maxrss``, from ``os.wait4`` (``resource.getrusage``
 would mix in every other child of this process). The run's overhead (data loading, logging, images,
-test-set evaluation, checkpoints) is the wall time divided by steps x the median step time; the target
-is at most 1.2.
+test-set evaluation, checkpoints) is the wall time divided by steps x the median step time. Issue 16's target:
+the wall time at most 1.1 x (steps x step time) plus the run's evaluations, which are the test -ELBO every
+--log-every steps and the final one (each timed here as one -ELBO pass over the 10,000 test images).
 """
 
 from __future__ import annotations
@@ -97,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
           f"final test -ELBO {test_loss:.2f} nats")
     print(f"wall / (steps x step time) = {wall:.1f} / {budget:.1f} = {wall / budget:.3f}  (target <= 1.2)")
     elbo, iwae = evaluation_images_per_second()
-    print(f"evaluation: -ELBO {elbo:,.0f} images/s; IWAE (k = 100) {iwae:,.0f} images/s")
+    evaluations = args.steps // 1000 + 1  # train.py's default --log-every 1000, and the final evaluation
+    evaluation_seconds = evaluations * 10_000 / elbo
+    print(f"(wall - {evaluations} test -ELBO passes of {evaluation_seconds / evaluations:.2f} s) / (steps x step time)"
+          f" = {wall - evaluation_seconds:.1f} / {budget:.1f} = {(wall - evaluation_seconds) / budget:.3f}"
+          "  (issue 16's target <= 1.1)")
+    print(f"evaluation: -ELBO {elbo:,.0f} images/s; IWAE (K = 100) {iwae:,.0f} images/s")
     return 0
 
 
