@@ -105,7 +105,8 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     if not stopped_by:
         write_all(model, dataset, run.out, metrics=run.out / "metrics.csv", seed=run.args.seed)
     test_loss = results["negative_elbo"] if model.variational else results["reconstruction"]
-    evaluation_seconds = time.perf_counter() - started  # the final evaluation and pictures
+    evaluation_seconds = time.perf_counter() - started  # the final evaluation and pictures; the rest is the data
+    # (loaded or fetched) and the training with its reports and checkpoints
     summary = {"step": run.step, "test_loss": test_loss, "seconds": seconds_so_far + evaluation_seconds,
                "train_seconds": seconds_so_far, "evaluation_seconds": evaluation_seconds,
                "out": str(run.out), "stopped_by": stopped_by}
@@ -116,7 +117,7 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     if model.conditional:
         label += " (a bound on -log p(x | y))"
     print(f"{label}: {test_loss:.2f} nats over {len(dataset.test_images)} test images; "
-          f"{summary['seconds']:.1f} s ({seconds_so_far:.1f} s training, {evaluation_seconds:.1f} s final evaluation); "
+          f"{summary['seconds']:.1f} s ({seconds_so_far:.1f} s data and training, {evaluation_seconds:.1f} s final evaluation); "
           f"results in {run.out}")
     return summary
 
