@@ -39,6 +39,24 @@ def prepare_folder(folder: str | os.PathLike, purpose: str) -> Path:
     return folder
 
 
+def missing_folders(folder: str | os.PathLike) -> list[Path]:
+    """The folders that making ``folder`` would create, deepest first (none when it exists)."""
+    folder, missing = Path(folder).absolute(), []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove the ``folders`` (deepest first) while they are empty: a command that failed leaves none behind."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or gone): keep it and everything above it
+            return
+
+
 def check_file_destination(path: str | os.PathLike, purpose: str) -> Path:
     """Check before the work that ``path`` can later be written: not a folder, and its folder writable."""
     path = Path(path)

@@ -77,6 +77,23 @@ def test_data_dir_naming_a_file_is_one_line_and_the_file_is_kept(tmp_path, capsy
     assert target.read_text() == "not a folder"
 
 
+def test_a_run_that_fails_on_its_data_leaves_no_empty_folder(tmp_path, monkeypatch, capsys):
+    """The run folder is made (and checked) before the data; when the data then fails, the folders the run
+    made go again, and a folder that was there before, with what it holds, stays."""
+    monkeypatch.chdir(tmp_path)
+    missing = ["--data-dir", str(tmp_path / "no-data"), *SMALL_RUN]  # --no-download: the data is missing
+    assert main(missing) == 1 and "not found" in one_line_error(capsys)
+    assert not (tmp_path / "runs").exists()  # the default runs/<dataset>-<time>/ and runs/ itself
+    assert main(["--out", str(tmp_path / "a" / "b" / "run"), *missing]) == 1
+    assert not (tmp_path / "a").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    assert main(["--out", str(kept / "run"), *missing]) == 1
+    assert sorted(path.name for path in kept.iterdir()) == ["notes.txt"] and (kept / "notes.txt").read_text() == "mine"
+    capsys.readouterr()
+
+
 def test_data_dir_that_cannot_be_written_fails_before_any_download(tmp_path, capsys):
     flags = [flag for flag in SMALL_RUN if flag != "--no-download"]  # downloads on: the folder must take files
     assert main(["--data-dir", "/proc/numpyvae-no-data", "--out", str(tmp_path / "run"), *flags]) == 1

@@ -22,7 +22,7 @@ from ..checkpoint import save_checkpoint
 from ..cli import given_flags, run
 from ..data import Dataset, load_dataset
 from ..evaluate import evaluate, format_table
-from ..files import prepare_folder, write_json
+from ..files import missing_folders, prepare_folder, remove_empty_folders, write_json
 from ..model_options import labels_if_conditional
 from ..optim import clip_by_global_norm
 from ..visualize import write_all
@@ -41,10 +41,16 @@ def train(args: argparse.Namespace, given: set[str] = frozenset()) -> dict:
     saved = load_resumed(args, given)  # before the data: a bad checkpoint should not wait for a download
     # the run's folder, checked before the data too: a folder that cannot be written fails at once
     out = Path(args.out) if args.out else (Path(args.resume).parent if saved else new_run_folder(args.dataset))
+    made = missing_folders(out)
     args.out = str(prepare_folder(out, "--out"))
-    dataset = load_dataset(args.dataset, args.data_dir, download=not args.no_download, progress=not args.no_progress)
-    dataset, validation = protocol.prepare_data(dataset, args)
-    run = start_run(args, saved, dataset.train_images, dataset.train_labels)
+    try:
+        dataset = load_dataset(args.dataset, args.data_dir, download=not args.no_download,
+                               progress=not args.no_progress)
+        dataset, validation = protocol.prepare_data(dataset, args)
+        run = start_run(args, saved, dataset.train_images, dataset.train_labels)
+    except BaseException:  # bad data or an interrupted download: no empty run folder is left behind
+        remove_empty_folders(made)
+        raise
     stopped_by = run_steps(run, Reporter(run, dataset.test_images, dataset.test_labels, validation))
     return finish(run, dataset, stopped_by, time.perf_counter() - started)
 
@@ -117,8 +123,8 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     if model.conditional:
         label += " (a bound on -log p(x | y))"
     print(f"{label}: {test_loss:.2f} nats over {len(dataset.test_images)} test images; "
-          f"{summary['seconds']:.1f} s ({seconds_so_far:.1f} s data and training, {evaluation_seconds:.1f} s final evaluation); "
-          f"results in {run.out}")
+          f"{summary['seconds']:.1f} s ({seconds_so_far:.1f} s data and training, {evaluation_seconds:.1f} s final "
+          f"evaluation); results in {run.out}")
     return summary
 
 
