@@ -15,7 +15,8 @@ image, 1.3 MFLOP each for the seed's decoder: 65 TFLOP for k = 5000 over the 10,
 - the Bernoulli log-likelihood of the clipped logits a (the seed's clip, |a| <= 18.42) is computed as
 
       log p(x | a) = sum_j [x_j a_j - softplus(a_j)],
-      sum_j softplus(a_j) = sum_j max(a_j, 0) + log prod_j (1 + e^-|a_j|),   max(a, 0) = (a + |a|) / 2
+      sum_j softplus(a_j) = sum_j max(a_j, 0) + log prod_j (1 + e^-|a_j|),   max(a, 0) = (a + |a|) / 2,
+      so  log p(x | a) = sum_j (x_j - 1/2) a_j  -  sum_j |a_j| / 2  -  log prod_j (1 + e^-|a_j|)
 
   with one exponential per pixel and one logarithm per 16 pixels (each factor lies in (1, 2], so a product
   of 16 stays below 2^16); any other likelihood uses its own ``forward``;
@@ -63,10 +64,11 @@ def bernoulli_log_likelihood(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     ``a`` is overwritten (clipped, then used as scratch).
     """
     np.clip(a, -LOGIT_CLIP, LOGIT_CLIP, out=a)
-    linear = np.einsum("nbj,bj->nb", a, x)          # sum_j x_j a_j
-    linear -= 0.5 * a.sum(axis=-1)                  # - sum_j max(a_j, 0) = -(sum a + sum |a|) / 2 ...
+    # sum_j x_j a_j - sum_j max(a_j, 0), with max(a, 0) = (a + |a|) / 2: the a half rides in the product with
+    # x - 1/2 (exact in floating point for x in {0, 1}), the |a| half is a sum of its own
+    linear = np.einsum("nbj,bj->nb", a, x - np.asarray(0.5, dtype=x.dtype))
     np.abs(a, out=a)
-    linear -= 0.5 * a.sum(axis=-1)                  # ... the |a| half
+    linear -= 0.5 * a.sum(axis=-1)
     np.negative(a, out=a)
     np.exp(a, out=a)
     a += 1                                          # the factors 1 + e^-|a_j|, each in (1, 2]
