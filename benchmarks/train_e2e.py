@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training step (median, batch 128, float32): {step_ms:.2f} ms")
     print(f"python train.py --steps {args.steps}: {wall:.1f} s wall, peak RSS {peak_mb:.0f} MB, "
           f"final test -ELBO {test_loss:.2f} nats")
-    print(f"wall / (steps x step time) = {wall:.1f} / {budget:.1f} = {wall / budget:.3f}  (target <= 1.2)")
+    print(f"wall / (steps x step time) = {wall:.1f} / {budget:.1f} = {wall / budget:.3f}  (issue 5's target <= 1.2)")
     elbo, iwae = evaluation_images_per_second()
     evaluations = args.steps // 1000 + 1  # train.py's default --log-every 1000, and the final evaluation
     evaluation_seconds = evaluations * 10_000 / elbo

@@ -116,4 +116,3 @@ class Adam(Optimizer):
             np.sqrt(v, out=b)
             b += eps                                                       # sqrt(v) + eps
             param -= np.divide(np.multiply(m, step_size, out=a), b, out=a)  # p <- p - step_size m / (...)
-
