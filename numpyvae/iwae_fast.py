@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data import to_float
-from .layers import ELU, Dense, Dropout, Tanh
+from .layers import ELU, Dense, Dropout, Tanh, row_of_zeros
 from .losses import LOGIT_CLIP, BernoulliLogLikelihood
 
 LOG_FACTORS = 16  # pixels whose factors (1 + e^-|a|) in (1, 2] are multiplied before one logarithm
@@ -47,7 +47,7 @@ def _hidden_forward(layer, h: np.ndarray) -> np.ndarray:
     if isinstance(layer, Tanh):
         return np.tanh(h, out=h)
     if isinstance(layer, ELU) and layer.alpha == 1:  # max(h, 0) + e^min(h, 0) - 1
-        negative = np.minimum(h, 0)
+        negative = np.minimum(h, row_of_zeros(h))  # np.minimum(h, 0), on the faster loop (see row_of_zeros)
         h -= negative                   # max(h, 0), exactly, and a subtraction costs a fifth of np.maximum
         np.exp(negative, out=negative)
         negative -= 1

@@ -124,6 +124,23 @@ def test_closed_form_values():
     np.testing.assert_allclose(Softplus().forward(x) - Softplus().forward(-x), x, rtol=1e-14)
 
 
+@pytest.mark.parametrize("shape", [(7,), (4, 9), (2, 3, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elu_and_dropout_give_exactly_the_plain_formulas_values(shape, dtype):
+    """The faster forms (a row of zeros for np.minimum, the mask's scale in one product) change no bit."""
+    x = (np.random.default_rng(4).normal(size=shape) * 3).astype(dtype)
+    negative = np.minimum(x, 0)
+    expected = (x - negative) + (np.exp(negative) - 1)
+    y = ELU().forward(x)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    np.testing.assert_array_equal(y, expected)
+    layer = Dropout(0.9, rng=np.random.default_rng(5))
+    y = layer.forward(x)
+    mask = layer.scaled_mask
+    assert mask.dtype == x.dtype and set(np.unique(mask)) <= {0, dtype(1 / layer.mask_prob)}
+    np.testing.assert_array_equal(y, x * (mask != 0).astype(dtype) * dtype(1 / layer.mask_prob))
+
+
 # -- dtypes ---------------------------------------------------------------------------------------
 
 def build_all(dtype, seed=0):
