@@ -185,6 +185,8 @@ def test_a_finished_run_leaves_its_evaluation_and_pictures(tiny_root, tmp_path):
     # the wall time split into training and the final evaluation (a recipe's budget counts training only)
     assert summary["train_seconds"] > 0 and summary["evaluation_seconds"] > 0
     assert summary["seconds"] == pytest.approx(summary["train_seconds"] + summary["evaluation_seconds"])
+    # the time inside the three steps themselves is part of the training time, and not all of it
+    assert 0 < summary["step_seconds"] < summary["train_seconds"]
     for name in ("curves.png", "reconstruction_pairs.png", "prior_samples.png", "interpolations.png",
                  "checkpoint.npz", "metrics.csv", "input.png", "3.png", "z_3.png"):
         assert (out / name).is_file(), name

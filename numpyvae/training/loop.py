@@ -67,13 +67,18 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
         while run.step < run.total_steps and stop.signal_name is None and not run.stopping.stopped:
             model.kl_weight = kl_weight_at(run.step + 1, args)
             optimizer.lr = run.schedule(run.step)
+            batch = run.binarizer(run.batcher.next_batch())
             with np.errstate(all="ignore"):  # check_finite reports a blow-up better than NumPy's warnings
-                loss = model.loss(run.binarizer(run.batcher.next_batch()), labels=run.batcher.last_labels)
+                started = time.perf_counter()
+                loss = model.loss(batch, labels=run.batcher.last_labels)
                 model.backward()
+                run.step_seconds += time.perf_counter() - started
             check_finite(model, loss, run.step + 1, checkpoint_path)
             if args.clip_grad is not None:
                 clip_by_global_norm(model.grads, args.clip_grad)
+            started = time.perf_counter()
             optimizer.step(model.grads)
+            run.step_seconds += time.perf_counter() - started
             run.step += 1
             loss_sum, loss_count = loss_sum + loss, loss_count + 1
             progress.update()
@@ -115,6 +120,7 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     # (loaded or fetched) and the training with its reports and checkpoints
     summary = {"step": run.step, "test_loss": test_loss, "seconds": seconds_so_far + evaluation_seconds,
                "train_seconds": seconds_so_far, "evaluation_seconds": evaluation_seconds,
+               "step_seconds": run.step_seconds,
                "out": str(run.out), "stopped_by": stopped_by}
     write_json(run.out / "summary.json", summary)
     print(format_table(results))

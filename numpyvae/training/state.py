@@ -82,6 +82,9 @@ class Run:
     binarizer: BatchBinarizer | None = None
     schedule: Schedule | None = None
     stopping: protocol.EarlyStopping | None = None
+    # the seconds this session spent inside the training steps themselves (loss, backward, update), which
+    # summary.json sets beside the wall time: the rest is the loop's own cost (data, checks, reports, files)
+    step_seconds: float = 0.0
 
     def checkpoint(self) -> Checkpoint:
         settings = {key: getattr(self.args, key) for key in RUN_SETTINGS}
