@@ -123,8 +123,6 @@ class GaussianKL:
 
 # -- options beside the seed's terms: the exact likelihood, the sampled KL, the IWAE bound -----------------
 
-LOG_2PI = math.log(2 * math.pi)
-
 
 class ExactBernoulliLogLikelihood:
     """log p(x | a) = sum over pixels of x log sigmoid(a) + (1 - x) log(1 - sigmoid(a)), with no clip.
