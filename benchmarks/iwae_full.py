@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from numpyvae.binarization import TEST_DRAW_SEED, fixed_binarization
-from numpyvae.checkpoint import load_model
 from numpyvae.data import load_dataset
-from numpyvae.evaluate import ROWS_PER_CHUNK, mean_and_stderr
-from numpyvae.iwae_fast import iwae_bound_parallel
+from numpyvae.data.binarization import TEST_DRAW_SEED, fixed_binarization
+from numpyvae.evaluation.bounds import ROWS_PER_CHUNK, mean_and_stderr
+from numpyvae.evaluation.lean_iwae import iwae_bound_parallel
+from numpyvae.formats.checkpoint import load_model
 
 
 def main(argv: list[str] | None = None) -> int:

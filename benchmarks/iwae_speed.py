@@ -23,9 +23,9 @@ CONTENDERS = ("reference", "lean", "products")
 
 
 def measure(name: str, images: int, k: int) -> dict:
-    from numpyvae import evaluate as ev
-    from numpyvae.iwae_fast import iwae_log_mean_weight
-    from numpyvae.vae import VAE
+    from numpyvae.evaluation import bounds as ev
+    from numpyvae.evaluation.lean_iwae import iwae_log_mean_weight
+    from numpyvae.models.vae import VAE
     model = VAE(seed=1)
     x = (np.random.default_rng(0).random((images, 784)) < 0.13).astype(np.float32)
     rng = np.random.default_rng(3)

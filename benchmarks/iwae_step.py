@@ -33,8 +33,8 @@ import numpy as np
 
 from numpyvae.cli import Parser
 from numpyvae.errors import UsageError
-from numpyvae.optim import SGD
-from numpyvae.vae import VAE
+from numpyvae.models.vae import VAE
+from numpyvae.nn.optim import SGD
 
 LR = 0.001
 WARMUP = 5

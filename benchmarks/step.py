@@ -37,8 +37,8 @@ import numpy as np
 from tqdm import tqdm
 
 from numpyvae.cli import Parser
-from numpyvae.optim import SGD
-from numpyvae.vae import VAE
+from numpyvae.models.vae import VAE
+from numpyvae.nn.optim import SGD
 
 LR = 0.001
 REPO = Path(__file__).resolve().parent.parent

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from numpyvae.data import load_dataset, to_float
-from numpyvae.evaluate import iwae_bound, negative_elbo
-from numpyvae.optim import SGD
-from numpyvae.vae import VAE
+from numpyvae.evaluation.bounds import iwae_bound, negative_elbo
+from numpyvae.models.vae import VAE
+from numpyvae.nn.optim import SGD
 
 REPO = Path(__file__).resolve().parent.parent
 

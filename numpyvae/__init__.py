@@ -1,11 +1,17 @@
 """numpyvae: a variational autoencoder in NumPy, every gradient written by hand and checked."""
 
 from .errors import CheckpointError, DataError, NumericalError, NumpyvaeError, UsageError
-from .layers import ELU, Concat, Dense, Dropout, Layer, LeakyReLU, ReLU, Sequential, Sigmoid, Softplus, Tanh
-from .losses import BernoulliLogLikelihood, ExactBernoulliLogLikelihood, GaussianKL, ImportanceWeightedBound, SampledKL
-from .modelfile import load_model
-from .optim import SGD, Adam
-from .vae import VAE
+from .formats.modelfile import load_model
+from .models.vae import VAE
+from .nn.layers import ELU, Concat, Dense, Dropout, Layer, LeakyReLU, ReLU, Sequential, Sigmoid, Softplus, Tanh
+from .nn.losses import (
+    BernoulliLogLikelihood,
+    ExactBernoulliLogLikelihood,
+    GaussianKL,
+    ImportanceWeightedBound,
+    SampledKL,
+)
+from .nn.optim import SGD, Adam
 
 __version__ = "0.1.0"
 

@@ -7,11 +7,11 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from .checkpoint import Checkpoint
 from .data import DATASETS, Dataset, load_dataset
 from .errors import CheckpointError, NumpyvaeError, UsageError
-from .modelfile import load_model_and_record
-from .vae import VAE
+from .formats.checkpoint import Checkpoint
+from .formats.modelfile import load_model_and_record
+from .models.vae import VAE
 
 
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -1,7 +1,7 @@
 """Export a trained model for PyTorch, JAX or any safetensors reader: ``python -m numpyvae.export CKPT OUT``.
 
 The file holds each dense layer's weight and bias under PyTorch's names and in ``nn.Linear``'s layout
-(weights (out, in)), and the model's settings in its metadata; numpyvae.modelfile describes it and
+(weights (out, in)), and the model's settings in its metadata; numpyvae.formats.modelfile describes it and
 docs/pytorch.md shows the PyTorch module that loads it. ``numpyvae.load_model`` reads it back.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from .cli import Parser, run
 from .errors import UsageError
-from .files import check_file_destination
-from .modelfile import export, load_model_and_record
+from .formats.atomic import check_file_destination
+from .formats.modelfile import export, load_model_and_record
 
 
 def build_parser() -> Parser:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks import step as benchmark
-from numpyvae.vae import VAE
+from numpyvae.models.vae import VAE
 
 
 def test_floor_has_the_flops_of_every_dense_layer_in_the_model():

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import SMALL_RUN
-from numpyvae import evaluate as ev
-from numpyvae.binarization import TEST_DRAW_SEED, BatchBinarizer, fixed_binarization
 from numpyvae.data import to_float
+from numpyvae.data.binarization import TEST_DRAW_SEED, BatchBinarizer, fixed_binarization
+from numpyvae.evaluate import main as evaluate_main
+from numpyvae.evaluation import bounds as ev
 from numpyvae.training import main
 
 
@@ -79,12 +80,12 @@ def test_a_dynamic_run_and_every_later_evaluation_see_the_same_fixed_test_draw(t
     assert "one fixed Bernoulli draw" in capsys.readouterr().out
     # the evaluation command takes the checkpoint's binarization, and twice gives the same -ELBO as the run
     for attempt in ("a.json", "b.json"):
-        assert ev.main([str(out / "checkpoint.npz"), "--data-dir", tiny_root, "--k", "0", "--no-progress",
+        assert evaluate_main([str(out / "checkpoint.npz"), "--data-dir", tiny_root, "--k", "0", "--no-progress",
                         "--json", str(tmp_path / attempt)]) == 0
         again = json.loads((tmp_path / attempt).read_text())
         assert again["binarization"] == "dynamic" and again["binarization_source"] == "the checkpoint"
         assert again["negative_elbo"] == trained["negative_elbo"]
-    assert ev.main([str(out / "checkpoint.npz"), "--data-dir", tiny_root, "--k", "0", "--no-progress",
+    assert evaluate_main([str(out / "checkpoint.npz"), "--data-dir", tiny_root, "--k", "0", "--no-progress",
                     "--binarize", "none", "--json", str(tmp_path / "grey.json")]) == 0
     grey = json.loads((tmp_path / "grey.json").read_text())
     assert grey["binarization"] == "none" and grey["negative_elbo"] != trained["negative_elbo"]

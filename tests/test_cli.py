@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SMALL_RUN, write_idx
-from numpyvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from numpyvae.errors import CheckpointError
+from numpyvae.formats.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from numpyvae.models.vae import VAE
 from numpyvae.training import main
-from numpyvae.vae import VAE
 
 REPO = Path(__file__).resolve().parent.parent
 

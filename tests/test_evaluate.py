@@ -6,10 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae import evaluate as ev
-from numpyvae.checkpoint import Checkpoint, save_checkpoint
-from numpyvae.layers import Softplus
-from numpyvae.vae import STD_FLOOR, VAE
+from numpyvae.evaluate import main as evaluate_main
+from numpyvae.evaluation import bounds as ev
+from numpyvae.formats.checkpoint import Checkpoint, save_checkpoint
+from numpyvae.models.vae import STD_FLOOR, VAE
+from numpyvae.nn.layers import Softplus
 
 SMALL = dict(input_dim=784, hidden_dims=(16, 12), latent_dim=3)
 
@@ -118,7 +119,7 @@ def tiny_checkpoint(path):
 
 def test_command_writes_its_table_and_json(tiny_dataset, tmp_path, capsys):
     checkpoint = tiny_checkpoint(tmp_path / "checkpoint.npz")
-    code = ev.main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent), "--k", "20", "--no-progress"])
+    code = evaluate_main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent), "--k", "20", "--no-progress"])
     assert code == 0
     results = json.loads((tmp_path / "evaluation.json").read_text())
     assert results["images"] == 10 and results["iwae_k"] == 20 and results["iwae_images"] == 10
@@ -131,11 +132,11 @@ def test_command_writes_its_table_and_json(tiny_dataset, tmp_path, capsys):
 def test_command_rejects_bad_flags(tiny_dataset, tmp_path, capsys, flags, code, says):
     checkpoint = tiny_checkpoint(tmp_path / "checkpoint.npz")
     with pytest.raises(SystemExit) as stop:
-        raise SystemExit(ev.main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent), *flags]))
+        raise SystemExit(evaluate_main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent), *flags]))
     err = capsys.readouterr().err.strip()
     assert stop.value.code == code and says in err and len(err.splitlines()) == 1
 
 
 def test_command_on_a_missing_checkpoint(tmp_path, capsys):
-    assert ev.main([str(tmp_path / "none.npz")]) == 1
+    assert evaluate_main([str(tmp_path / "none.npz")]) == 1
     assert capsys.readouterr().err.startswith("error: checkpoint")

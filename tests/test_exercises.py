@@ -3,8 +3,8 @@ show up in the row where they are."""
 
 import pytest
 
-from numpyvae.exercises import EXERCISES
-from numpyvae.exercises.__main__ import STUBS, main
+from numpyvae.teaching.exercises import EXERCISES
+from numpyvae.teaching.exercises.command import STUBS, main
 
 RIGHT_DENSE = '''
 import numpy as np

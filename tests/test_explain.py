@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from numpyvae import explain as ex
-from numpyvae.layers import Dense, Dropout, Tanh
-from numpyvae.losses import GaussianKL
+from numpyvae.nn.layers import Dense, Dropout, Tanh
+from numpyvae.nn.losses import GaussianKL
+from numpyvae.teaching import explain as ex
 
 NODES = ("x", "enc.a1", "enc.v1", "enc.r1", "enc.a2", "enc.v2", "h", "mu", "a_sigma", "sigma", "z",
          "dec.a1", "dec.v1", "dec.r1", "dec.a2", "dec.v2", "dec.r2", "logits", "xhat", "L")

@@ -4,11 +4,11 @@ unbiased alike, and the reparameterization gradient the least noisy."""
 import numpy as np
 import pytest
 
-from numpyvae.checkpoint import Checkpoint, save_checkpoint
-from numpyvae.explain import variance
-from numpyvae.explain.command import main
-from numpyvae.gradcheck import numerical_gradient, relative_error
-from numpyvae.vae import VAE
+from numpyvae.formats.checkpoint import Checkpoint, save_checkpoint
+from numpyvae.models.vae import VAE
+from numpyvae.teaching.explain import variance
+from numpyvae.teaching.explain.command import main
+from numpyvae.teaching.gradcheck import numerical_gradient, relative_error
 
 
 def tiny(seed=0, **options):
@@ -75,7 +75,7 @@ def test_a_conditional_model_gets_its_labels(num_classes):
 
 
 def test_bounds_are_compared_on_the_same_images(tmp_path, tiny_dataset, capsys):
-    from numpyvae.explain.bounds import paired
+    from numpyvae.teaching.explain.bounds import paired
     rng = np.random.default_rng(0)
     difficulty = rng.normal(100, 20, 400)  # images differ a lot; the bounds differ a little on each
     first, second = difficulty + rng.normal(0, 1, 400), difficulty - 3 + rng.normal(0, 1, 400)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from numpyvae.explain import graph, worked
-from numpyvae.explain.command import main
+from numpyvae.teaching.explain import graph, worked
+from numpyvae.teaching.explain.command import main
 
 
 def by_hand():

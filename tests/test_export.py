@@ -10,15 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from numpyvae import evaluate as ev
 from numpyvae import export as export_command
 from numpyvae import load_model
-from numpyvae import safetensors_format as sf
-from numpyvae import visualize as vis
-from numpyvae.checkpoint import Checkpoint, save_checkpoint
 from numpyvae.errors import CheckpointError
-from numpyvae.modelfile import export, metadata_of, tensors_of
-from numpyvae.vae import VAE
+from numpyvae.evaluate import main as evaluate_main
+from numpyvae.formats import safetensors as sf
+from numpyvae.formats.checkpoint import Checkpoint, save_checkpoint
+from numpyvae.formats.modelfile import export, metadata_of, tensors_of
+from numpyvae.models.vae import VAE
+from numpyvae.visualize import main as visualize_main
 
 SMALL = dict(input_dim=12, hidden_dims=(7, 6), latent_dim=3)
 TINY_DATA = dict(input_dim=784, hidden_dims=(8, 8), latent_dim=2)  # fits the 28x28 tiny_dataset
@@ -129,8 +129,8 @@ def test_evaluate_gives_the_same_numbers_for_the_checkpoint_and_its_export(tiny_
     assert export_command.main([str(checkpoint), str(tmp_path / "model.safetensors")]) == 0
     results = {}
     for name in ("checkpoint.npz", "model.safetensors"):
-        assert ev.main([str(tmp_path / name), "--data-dir", str(tiny_dataset[0].parent), "--k", "5", "--no-progress",
-                        "--json", str(tmp_path / f"{name}.json")]) == 0
+        assert evaluate_main([str(tmp_path / name), "--data-dir", str(tiny_dataset[0].parent), "--k", "5",
+                              "--no-progress", "--json", str(tmp_path / f"{name}.json")]) == 0
         results[name] = json.loads((tmp_path / f"{name}.json").read_text())
     for key in ("negative_elbo", "iwae", "kl_per_dim", "step", "dataset"):
         assert results["checkpoint.npz"][key] == results["model.safetensors"][key], key
@@ -139,28 +139,28 @@ def test_evaluate_gives_the_same_numbers_for_the_checkpoint_and_its_export(tiny_
 def test_evaluate_takes_an_exported_conditional_model(tiny_dataset, tmp_path):
     model = trained_looking(VAE(**{**TINY_DATA, "hidden_dims": (8, 8, 8)}, num_classes=10))
     export(model, tmp_path / "model.safetensors")
-    assert ev.main([str(tmp_path / "model.safetensors"), "--data-dir", str(tiny_dataset[0].parent), "--k", "3",
+    assert evaluate_main([str(tmp_path / "model.safetensors"), "--data-dir", str(tiny_dataset[0].parent), "--k", "3",
                     "--no-progress"]) == 0
     assert json.loads((tmp_path / "evaluation.json").read_text())["iwae_k"] == 3
 
 
 def test_visualize_draws_an_export(tiny_dataset, tmp_path):
     export(trained_looking(VAE(**TINY_DATA)), tmp_path / "model.safetensors")
-    assert vis.main([str(tmp_path / "model.safetensors"), "--data-dir", str(tiny_dataset[0].parent)]) == 0
+    assert visualize_main([str(tmp_path / "model.safetensors"), "--data-dir", str(tiny_dataset[0].parent)]) == 0
     assert {"reconstruction_pairs.png", "manifold.png"} <= {p.name for p in tmp_path.iterdir()}
 
 
 def test_a_model_for_other_images_is_one_line(tiny_dataset, tmp_path, capsys):
     export(VAE(**SMALL), tmp_path / "model.safetensors")  # 12 pixels; the tiny dataset's images have 784
-    assert ev.main([str(tmp_path / "model.safetensors"), "--data-dir", str(tiny_dataset[0].parent)]) == 1
+    assert evaluate_main([str(tmp_path / "model.safetensors"), "--data-dir", str(tiny_dataset[0].parent)]) == 1
     err = capsys.readouterr().err
     assert "12-pixel images; mnist's have 784" in err and len(err.strip().splitlines()) == 1
 
 
 def test_the_commands_help_names_both_kinds_of_file(capsys):
-    for module in (ev, vis):
+    for main in (evaluate_main, visualize_main):
         with pytest.raises(SystemExit):
-            module.main(["--help"])
+            main(["--help"])
         out = " ".join(capsys.readouterr().out.split())
         assert "checkpoint.npz" in out and ".safetensors" in out
 
@@ -270,7 +270,7 @@ def test_a_damaged_file_is_one_clear_line(tmp_path, capsys, name):
     with pytest.raises(CheckpointError, match=None) as error:
         load_model(path)
     assert says in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
-    assert ev.main([str(path), "--no-progress"]) == 1
+    assert evaluate_main([str(path), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and says in err and len(err.strip().splitlines()) == 1
 

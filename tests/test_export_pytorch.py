@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numpyvae import evaluate as ev
 from numpyvae import load_model
 from numpyvae.data import to_float
-from numpyvae.modelfile import export
-from numpyvae.vae import VAE
+from numpyvae.evaluation import bounds as ev
+from numpyvae.formats.modelfile import export
+from numpyvae.models.vae import VAE
 
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
@@ -156,5 +156,5 @@ def test_numpyvae_gradients_equal_autograd_of_the_docs_loss(tmp_path, shape):
 
 
 def _full_config(shape):
-    from numpyvae.modelfile import full_config
+    from numpyvae.formats.modelfile import full_config
     return full_config(VAE(**shape).config)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from numpyvae import gradcheck
-from numpyvae.gradcheck import TOLERANCE, check_layer, numerical_gradient, relative_error
-from numpyvae.layers import Dense, Tanh
+from numpyvae.nn.layers import Dense, Tanh
+from numpyvae.teaching.gradcheck import TOLERANCE, check_layer, numerical_gradient, relative_error
 
 
 class WrongTanh(Tanh):

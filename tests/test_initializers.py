@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae.initializers import TRUNCATED_STD, variance_scaling
-from numpyvae.layers import Dense
+from numpyvae.nn.initializers import TRUNCATED_STD, variance_scaling
+from numpyvae.nn.layers import Dense
 
 
 def test_truncated_unit_normal_std_matches_numerical_integration():

@@ -6,10 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae import evaluate as ev
-from numpyvae.iwae_fast import bernoulli_log_likelihood, iwae_bound_parallel, iwae_log_mean_weight
-from numpyvae.losses import LOGIT_CLIP, BernoulliLogLikelihood
-from numpyvae.vae import VAE
+from numpyvae.evaluate import main as evaluate_main
+from numpyvae.evaluation import bounds as ev
+from numpyvae.evaluation.lean_iwae import bernoulli_log_likelihood, iwae_bound_parallel, iwae_log_mean_weight
+from numpyvae.models.vae import VAE
+from numpyvae.nn.losses import LOGIT_CLIP, BernoulliLogLikelihood
 
 SMALL = dict(input_dim=784, hidden_dims=(24, 16), latent_dim=4)
 
@@ -99,7 +100,7 @@ def test_workers_give_the_bound_of_one_process():
 def test_the_command_refuses_zero_workers(tiny_dataset, tmp_path, capsys):
     from test_evaluate import tiny_checkpoint
     checkpoint = tiny_checkpoint(tmp_path / "checkpoint.npz")
-    assert ev.main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent), "--workers", "0"]) == 2
+    assert evaluate_main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent), "--workers", "0"]) == 2
     assert capsys.readouterr().err.strip() == "error: --workers must be at least 1, got 0"
 
 
@@ -107,7 +108,7 @@ def test_several_k_on_the_same_images_with_paired_differences(tiny_dataset, tmp_
     from test_evaluate import tiny_checkpoint
     checkpoint = tiny_checkpoint(tmp_path / "checkpoint.npz")
     root = str(tiny_dataset[0].parent)
-    assert ev.main([str(checkpoint), "--data-dir", root, "--k", "1,10,50", "--no-progress"]) == 0
+    assert evaluate_main([str(checkpoint), "--data-dir", root, "--k", "1,10,50", "--no-progress"]) == 0
     results = json.loads((tmp_path / "evaluation.json").read_text())
     assert [row["k"] for row in results["iwae_ladder"]] == [1, 10, 50] and results["iwae_ladder_images"] == 10
     ladder, differences = results["iwae_ladder"], results["iwae_differences"]
@@ -117,7 +118,7 @@ def test_several_k_on_the_same_images_with_paired_differences(tiny_dataset, tmp_
         assert step["difference"] == pytest.approx(high["iwae"] - low["iwae"], abs=1e-9)
         assert step["difference_stderr"] > 0
     assert "paired: IWAE(K=50) - IWAE(K=10)" in capsys.readouterr().out
-    assert ev.main([str(checkpoint), "--data-dir", root, "--k", "10,5", "--no-progress"]) == 2
+    assert evaluate_main([str(checkpoint), "--data-dir", root, "--k", "10,5", "--no-progress"]) == 2
     assert "increasing" in capsys.readouterr().err
 
 

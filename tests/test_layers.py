@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae.gradcheck import TOLERANCE, check_layer
-from numpyvae.layers import ELU, Dense, Dropout, Sequential, Sigmoid, Softplus, Tanh
+from numpyvae.nn.layers import ELU, Dense, Dropout, Sequential, Sigmoid, Softplus, Tanh
+from numpyvae.teaching.gradcheck import TOLERANCE, check_layer
 
 ACTIVATIONS = [ELU, Tanh, Sigmoid, Softplus]
 

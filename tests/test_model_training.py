@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from conftest import SMALL_RUN
-from numpyvae import evaluate as ev
-from numpyvae import visualize
-from numpyvae.checkpoint import load_checkpoint, load_model
+from numpyvae import pictures as visualize
 from numpyvae.data import MiniBatcher, load_dataset
 from numpyvae.errors import UsageError
+from numpyvae.evaluation import bounds as ev
+from numpyvae.formats.checkpoint import load_checkpoint, load_model
+from numpyvae.models.vae import VAE
 from numpyvae.training import build_parser, main
-from numpyvae.vae import VAE
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_help_documents_the_model_flags():
 
 
 def test_default_flags_build_the_seed_model():
-    from numpyvae.model_options import build_model
+    from numpyvae.training.model_options import build_model
     model = build_model(build_parser().parse_args([]))
     assert model.config == VAE().config
 

@@ -7,12 +7,19 @@ import numpy as np
 import pytest
 from test_vae import Float64Alarm
 
-from numpyvae.architecture import resolve
-from numpyvae.checkpoint import Checkpoint, load_model, save_checkpoint
-from numpyvae.gradcheck import KINK_MARGIN, TOLERANCE, check_gradients, check_layer, check_vae, distance_to_kinks
-from numpyvae.layers import Concat, LeakyReLU, ReLU
-from numpyvae.losses import ExactBernoulliLogLikelihood, ImportanceWeightedBound, SampledKL
-from numpyvae.vae import VAE
+from numpyvae.formats.checkpoint import Checkpoint, load_model, save_checkpoint
+from numpyvae.models.architecture import resolve
+from numpyvae.models.vae import VAE
+from numpyvae.nn.layers import Concat, LeakyReLU, ReLU
+from numpyvae.nn.losses import ExactBernoulliLogLikelihood, ImportanceWeightedBound, SampledKL
+from numpyvae.teaching.gradcheck import (
+    KINK_MARGIN,
+    TOLERANCE,
+    check_gradients,
+    check_layer,
+    check_vae,
+    distance_to_kinks,
+)
 
 INPUT, LATENT, CLASSES, BATCH = 12, 3, 4, 5
 # whole models, element by element, as tests/test_vae.py checks them: an element 1e-7 of the loss's scale (a

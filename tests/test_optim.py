@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from numpyvae.optim import SGD, Adam
+from numpyvae.nn.optim import SGD, Adam
 
 
 def problem(seed=0, dtype=np.float64):

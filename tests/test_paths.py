@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from conftest import SMALL_RUN
-from numpyvae import evaluate as ev
-from numpyvae import visualize as vis
-from numpyvae.checkpoint import Checkpoint, save_checkpoint
 from numpyvae.errors import NumericalError, OutputError
-from numpyvae.files import prepare_folder, write_json
-from numpyvae.losses import GaussianLogLikelihood
+from numpyvae.evaluate import main as evaluate_main
+from numpyvae.formats.atomic import prepare_folder, write_json
+from numpyvae.formats.checkpoint import Checkpoint, save_checkpoint
+from numpyvae.models.vae import VAE
+from numpyvae.nn.losses import GaussianLogLikelihood
 from numpyvae.training import main
-from numpyvae.vae import VAE
+from numpyvae.visualize import main as visualize_main
 
 UNCREATABLE = "/proc/numpyvae-cannot-be-here/run"  # /proc refuses new folders, even to root
 
@@ -106,7 +106,7 @@ def test_evaluate_json_that_cannot_be_written_fails_before_the_work(root, tmp_pa
     folder = tmp_path / "a-folder"
     (folder / "inside").mkdir(parents=True)
     for destination, says in ((folder, "is a folder"), (f"{UNCREATABLE}/evaluation.json", "cannot write")):
-        assert ev.main([str(checkpoint), "--data-dir", root, "--k", "2", "--json", str(destination),
+        assert evaluate_main([str(checkpoint), "--data-dir", root, "--k", "2", "--json", str(destination),
                         "--no-progress"]) == 1
         err = one_line_error(capsys)
         assert str(destination) in err and says in err
@@ -118,7 +118,7 @@ def test_visualize_out_that_cannot_be_written(root, tmp_path, capsys):
     target = tmp_path / "picture.png"
     target.write_bytes(b"my picture")
     for out, says in ((target, "is a file"), (UNCREATABLE, "cannot write")):
-        assert vis.main([str(checkpoint), "--data-dir", root, "--out", str(out)]) == 1
+        assert visualize_main([str(checkpoint), "--data-dir", root, "--out", str(out)]) == 1
         err = one_line_error(capsys)
         assert str(out) in err and says in err
     assert target.read_bytes() == b"my picture"
@@ -187,7 +187,7 @@ def test_resume_accepts_the_flags_that_may_change(root, finished_run, tmp_path, 
 # -- non-finite weights and strict JSON ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-@pytest.mark.parametrize("command", [ev.main, vis.main])
+@pytest.mark.parametrize("command", [evaluate_main, visualize_main])
 def test_a_checkpoint_with_non_finite_weights_is_refused_in_one_line(root, tmp_path, capsys, bad, command):
     model = VAE(hidden_dims=(8, 8), latent_dim=2)
     model.params["decoder.fc2.weight"][1, 2] = bad
@@ -241,7 +241,7 @@ def test_gaussian_log_likelihood_agrees_with_torch():
 
 def test_evaluate_of_an_mse_model_reports_bounds_that_include_the_constant(root, tmp_path):
     model, checkpoint = tiny_checkpoint(tmp_path / "checkpoint.npz", reconstruction="mse")
-    assert ev.main([str(checkpoint), "--data-dir", root, "--k", "4", "--no-progress"]) == 0
+    assert evaluate_main([str(checkpoint), "--data-dir", root, "--k", "4", "--no-progress"]) == 0
     results = strict_json((tmp_path / "evaluation.json").read_text())
     # -log N(x; p, I) >= (784/2) log 2 pi = 720.4 nats: only a bound with the constant can be that large
     assert results["reconstruction"] > 0.5 * 784 * math.log(2 * math.pi)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import SMALL_RUN
-from numpyvae.checkpoint import load_checkpoint, save_checkpoint
+from numpyvae.formats.checkpoint import load_checkpoint, save_checkpoint
 from numpyvae.training import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -164,7 +164,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tiny_root, tmp_path, m
 
 
 def test_checkpoint_round_trip_is_exact(tmp_path):
-    from numpyvae.checkpoint import Checkpoint
+    from numpyvae.formats.checkpoint import Checkpoint
     rng = np.random.default_rng(0)
     original = Checkpoint(config={"model": {"latent_dim": 2}, "run": {}}, step=7, rng_state=rng.bit_generator.state,
                           params={"w": rng.standard_normal((3, 2)).astype(np.float32)},

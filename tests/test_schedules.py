@@ -5,8 +5,8 @@ import math
 import pytest
 
 from conftest import SMALL_RUN
-from numpyvae.checkpoint import load_checkpoint
-from numpyvae.schedules import Schedule
+from numpyvae.formats.checkpoint import load_checkpoint
+from numpyvae.nn.schedules import Schedule
 from numpyvae.training import main
 
 

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae.gradcheck import check_vae
-from numpyvae.layers import ELU
-from numpyvae.losses import LOGIT_CLIP, BernoulliLogLikelihood, GaussianKL
-from numpyvae.vae import VAE
+from numpyvae.models.vae import VAE
+from numpyvae.nn.layers import ELU
+from numpyvae.nn.losses import LOGIT_CLIP, BernoulliLogLikelihood, GaussianKL
+from numpyvae.teaching.gradcheck import check_vae
 
 SMALL = dict(input_dim=12, hidden_dims=(7, 6), latent_dim=3, keep_prob=0.8)
 NAMES = [f"{net}.{layer}.{p}" for net, layers in (("encoder", ("fc1", "fc2", "mean", "std")),

@@ -8,11 +8,11 @@ import pytest
 from test_resume import assert_same_state
 
 from conftest import SMALL_RUN
-from numpyvae import evaluate as ev
 from numpyvae import training
-from numpyvae.checkpoint import load_checkpoint, load_model, save_checkpoint
-from numpyvae.protocol import EarlyStopping
+from numpyvae.evaluation import bounds as ev
+from numpyvae.formats.checkpoint import load_checkpoint, load_model, save_checkpoint
 from numpyvae.training import main, report
+from numpyvae.training.protocol import EarlyStopping
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from numpyvae import visualize as vis
-from numpyvae.checkpoint import Checkpoint, save_checkpoint
+from numpyvae import pictures as vis
 from numpyvae.data import to_float
 from numpyvae.errors import DataError
-from numpyvae.vae import VAE
+from numpyvae.formats.checkpoint import Checkpoint, save_checkpoint
+from numpyvae.models.vae import VAE
+from numpyvae.visualize import main as visualize_main
 
 
 @pytest.mark.parametrize("p, z", [(0.5, 0.0), (0.975, 1.959963984540054), (0.8413447460685429, 1.0),
@@ -105,7 +106,7 @@ def test_command_writes_every_picture(tiny_dataset, tmp_path, capsys):
                                            rng_state=model.rng.bit_generator.state, params=model.params,
                                            optimizer={}, batcher={}))
     write_metrics(checkpoint.parent / "metrics.csv", [(1, 300, 250), (2, 250, 240)])
-    assert vis.main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent)]) == 0
+    assert visualize_main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent)]) == 0
     names = {"curves.png", "reconstruction_pairs.png", "prior_samples.png", "interpolations.png", "manifold.png",
              "latent_scatter.png"}
     assert names <= {p.name for p in checkpoint.parent.iterdir()}
@@ -114,7 +115,7 @@ def test_command_writes_every_picture(tiny_dataset, tmp_path, capsys):
 
 
 def test_command_on_a_missing_checkpoint(tmp_path, capsys):
-    assert vis.main([str(tmp_path / "none.npz")]) == 1
+    assert visualize_main([str(tmp_path / "none.npz")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: checkpoint") and len(err.splitlines()) == 1
 

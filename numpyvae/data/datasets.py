@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, UsageError
-from ..files import prepare_folder
+from ..formats.atomic import prepare_folder
 from .catalog import DATASETS, FILES
 from .fetch import fetch_dataset
 from .idx import find_file, read_checksums, read_idx

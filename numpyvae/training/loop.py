@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .. import protocol
-from ..checkpoint import save_checkpoint
 from ..cli import given_flags, run
 from ..data import Dataset, load_dataset
-from ..evaluate import evaluate, format_table
-from ..files import missing_folders, prepare_folder, remove_empty_folders, write_json
-from ..model_options import labels_if_conditional
-from ..optim import clip_by_global_norm
-from ..visualize import write_all
+from ..evaluation.bounds import evaluate, format_table
+from ..formats.atomic import missing_folders, prepare_folder, remove_empty_folders, write_json
+from ..formats.checkpoint import save_checkpoint
+from ..nn.optim import clip_by_global_norm
+from ..pictures import write_all
+from . import protocol
+from .model_options import labels_if_conditional
 from .options import build_parser, kl_weight_at, validate
 from .report import Reporter
 from .state import CHECKPOINT_NAME, Run, StopRequest, check_finite, load_resumed, new_run_folder, start_run

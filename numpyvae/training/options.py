@@ -9,13 +9,13 @@ import argparse
 
 import numpy as np
 
-from .. import protocol
 from ..cli import Parser
 from ..data import DATASETS
 from ..errors import UsageError
-from ..layers import ACTIVATIONS
-from ..model_options import MODEL_SETTINGS, validate_model
-from ..optim import SGD, Adam, Optimizer
+from ..nn.layers import ACTIVATIONS
+from ..nn.optim import SGD, Adam, Optimizer
+from . import protocol
+from .model_options import MODEL_SETTINGS, validate_model
 
 OPTIMIZERS = ("sgd", "adam")
 DTYPES = ("float32", "float64")

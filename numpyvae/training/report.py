@@ -7,9 +7,9 @@ import csv
 import numpy as np
 
 from ..data import to_float
-from ..evaluate import negative_elbo
-from ..images import save_grid, save_image
-from ..model_options import labels_if_conditional
+from ..evaluation.bounds import negative_elbo
+from ..formats.png import save_grid, save_image
+from .model_options import labels_if_conditional
 from .state import Run
 
 TEST_IMAGE = 6  # the seed's input.png is test image 6

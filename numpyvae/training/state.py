@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import protocol
-from ..binarization import BatchBinarizer
-from ..checkpoint import Checkpoint, load_checkpoint, restore_params
 from ..data import MiniBatcher
+from ..data.binarization import BatchBinarizer
 from ..errors import CheckpointError, NumericalError, UsageError
-from ..model_options import build_model, labels_if_conditional
-from ..optim import Optimizer, global_norm
-from ..schedules import Schedule
-from ..vae import VAE
+from ..formats.checkpoint import Checkpoint, load_checkpoint, restore_params
+from ..models.vae import VAE
+from ..nn.optim import Optimizer, global_norm
+from ..nn.schedules import Schedule
+from . import protocol
+from .model_options import build_model, labels_if_conditional
 from .options import DEFAULT_STEPS, LATER_SETTINGS, RUN_SETTINGS, make_optimizer, shown, validate
 
 CHECKPOINT_NAME = "checkpoint.npz"

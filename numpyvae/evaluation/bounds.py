@@ -1,0 +1,294 @@
+"""The numbers papers print for a trained model (``python -m numpyvae.evaluate CHECKPOINT`` prints them).
+
+    -ELBO         = E_q[-log p(x | z)] + KL(q(z | x) || p(z)), split into its two terms (one sample of z
+                    per image, dropout off), each with its standard error over the images
+    IWAE bound    -log p(x) ~ -log (1/k) sum_k p(x | z_k) p(z_k) / q(z_k | x),   z_k ~ q(z | x)
+                    (Burda et al. 2015): a tighter bound that approaches -log p(x) as k grows
+    active units  latent dimensions whose posterior mean varies over the test set: Var_x E_q[z_d] > 0.01
+    KL per dim    the mean over the images of each latent dimension's share of the KL
+
+All work is batched so memory stays bounded for any number of images and any k, and every random draw
+comes from a generator of its own (``seed``), so evaluating never disturbs a training run's stream.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from ..data import to_float
+from ..data.binarization import fixed_binarization
+from ..errors import UsageError
+from ..models.vae import VAE
+from ..nn.losses import LOG_2PI, kl_per_dimension
+from .lean_iwae import iwae_bound_parallel, iwae_log_mean_weight
+
+BINARIZATIONS = ("none", "static", "dynamic")
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: a unit is active when Var_x E_q[z_d] exceeds 0.01
+
+
+def likelihood_description(config: dict) -> str:
+    """What p(x | z) is, so that a report says what its numbers bound (all are in nats)."""
+    if config["reconstruction"] == "mse":
+        return ("unit-variance Gaussian density over pixels, its (P/2) log 2pi included: the numbers bound "
+                "-log p(x) as a density and are not comparable with Bernoulli numbers")
+    if config.get("likelihood") == "exact":
+        return "Bernoulli over pixels, exact log sigmoid (no clip)"
+    return "Bernoulli over pixels, the seed's probabilities clipped to [1e-8, 1 - 1e-8]"
+
+
+ROWS_PER_CHUNK = 2_000  # latent samples decoded at once by the IWAE pass: 6 MB per float32 (rows, 784), in cache
+
+
+def binarize(x: np.ndarray, how: str, rng: np.random.Generator) -> np.ndarray:
+    """Grey levels in [0, 1] as they are ("none", the seed's), thresholded at 0.5 ("static"), or sampled
+    as Bernoulli(pixel) ("dynamic", a fresh draw each call)."""
+    if how == "none":
+        return x
+    if how == "static":
+        return (x > 0.5).astype(x.dtype)
+    if how == "dynamic":
+        return (rng.random(x.shape, dtype=x.dtype) < x).astype(x.dtype)
+    raise UsageError(f"--binarize must be one of {', '.join(BINARIZATIONS)}, got {how!r}")
+
+
+def batches(model: VAE, images: np.ndarray, batch_size: int, binarization: str, rng: np.random.Generator):
+    """The stored uint8 rows as float batches in the model's dtype, binarized as asked."""
+    for start in range(0, len(images), batch_size):
+        yield start, binarize(to_float(images[start:start + batch_size], model.dtype), binarization, rng)
+
+
+def check_labels(model: VAE, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray | None:
+    """The labels a conditional model is evaluated with (its bounds are on -log p(x | y)); None otherwise.
+
+    UsageError when a conditional model gets no labels, or labels that do not go with the images.
+    """
+    if not getattr(model, "conditional", False):
+        return None
+    if labels is None or len(labels) != len(images):
+        raise UsageError("a conditional model bounds -log p(x | y): it needs the label of every image")
+    return np.asarray(labels)
+
+
+def label_rows(labels: np.ndarray | None, start: int, count: int) -> np.ndarray | None:
+    """The labels of images start..start + count, or None for an unconditional model."""
+    return None if labels is None else labels[start:start + count]
+
+
+@dataclass
+class PosteriorPass:
+    """One pass over the images, dropout off, one z ~ q(z | x) per image."""
+
+    log_likelihood: np.ndarray  # (N,) log p(x | z)
+    kl: np.ndarray              # (N,) KL(q(z | x) || p(z))
+    means: np.ndarray           # (N, D) the posterior means E_q[z]
+    kl_per_dim: np.ndarray      # (D,) each latent dimension's KL, averaged over the images
+
+    @property
+    def mean_variance(self) -> np.ndarray:
+        """(D,) each dimension's variance over the images of its posterior mean; active above ACTIVE_UNIT_THRESHOLD."""
+        return np.var(self.means, axis=0)
+
+
+def posterior_pass(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
+                   binarization: str = "none", labels: np.ndarray | None = None) -> PosteriorPass:
+    """Everything the ELBO and the active units need, from one pass through the model (float64 results).
+
+    The KL is the analytic one whatever the model trains with; a conditional model is run with ``labels``.
+    """
+    labels = check_labels(model, images, labels)
+    rng = np.random.default_rng(seed)
+    latent_dim = model.config["latent_dim"]
+    result = PosteriorPass(np.empty(len(images)), np.empty(len(images)), np.empty((len(images), latent_dim)),
+                           np.zeros(latent_dim))
+    for start, x in batches(model, images, batch_size, binarization, rng):
+        eps = rng.standard_normal((len(x), latent_dim), dtype=model.dtype)
+        model.elbo(x, training=False, eps=eps, labels=label_rows(labels, start, len(x)), kl="analytic")
+        rows = slice(start, start + len(x))
+        result.log_likelihood[rows] = model.log_likelihood
+        result.kl[rows] = model.kl_divergence
+        result.means[rows] = model.z_mean
+        result.kl_per_dim += kl_per_dimension(model.z_mean.astype(np.float64),
+                                              model.z_std.astype(np.float64)).sum(axis=0)
+    result.kl_per_dim /= len(images)
+    return result
+
+
+def elbo_terms(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
+               binarization: str = "none", labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image log p(x | z) and KL(q(z | x) || p(z)), both (N,) float64, one z per image, dropout off."""
+    terms = posterior_pass(model, images, batch_size=batch_size, seed=seed, binarization=binarization,
+                           labels=labels)
+    return terms.log_likelihood, terms.kl
+
+
+def negative_elbo(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
+                  labels: np.ndarray | None = None) -> float:
+    """The mean over ``images`` of -ELBO = KL - log p(x | z), in nats (for the plain autoencoder, which
+    has no KL term, its reconstruction loss -log p(x | z)); for a conditional model, given ``labels``, the
+    bound on -log p(x | y)."""
+    log_likelihood, kl = elbo_terms(model, images, batch_size=batch_size, seed=seed, labels=labels)
+    return float(np.mean(kl - log_likelihood) if model.variational else -np.mean(log_likelihood))
+
+
+def log_normal(z: np.ndarray, mean: np.ndarray | float = 0.0, std: np.ndarray | float = 1.0) -> np.ndarray:
+    """log N(z; mean, diag(std^2)) summed over the last axis, in float64."""
+    standardized = (np.asarray(z, np.float64) - mean) / std
+    return -0.5 * np.sum(standardized ** 2 + LOG_2PI + 2 * np.log(std), axis=-1)
+
+
+def logsumexp(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log sum exp over ``axis``, shifted by the maximum so that no term overflows or underflows to 0."""
+    peak = np.max(values, axis=axis, keepdims=True)
+    return np.squeeze(peak, axis) + np.log(np.sum(np.exp(values - peak), axis=axis))
+
+
+def iwae_log_weights(model: VAE, x: np.ndarray, k: int, rng: np.random.Generator,
+                     labels: np.ndarray | None = None) -> np.ndarray:
+    """log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x) for k samples per image: (B, k) float64.
+
+    The samples of all images are decoded in chunks of at most ROWS_PER_CHUNK rows. A conditional model
+    takes the images' ``labels`` (class indices, (B,)) at both ends: the weights are those of p(x | y).
+    """
+    y = model.one_hot(labels, len(x)) if labels is not None else None
+    mean, std = model.encode(x, y)
+    log_weights = np.empty((len(x), k))
+    samples_per_chunk = max(1, ROWS_PER_CHUNK // len(x))
+    for first in range(0, k, samples_per_chunk):
+        n = min(samples_per_chunk, k - first)
+        eps = rng.standard_normal((n, *mean.shape), dtype=model.dtype)        # (n, B, latent)
+        z = mean + std * eps
+        logits = model.decoder_logits(z.reshape(-1, z.shape[-1]), None if y is None else np.tile(y, (n, 1)))
+        log_likelihood = model.reconstruction.forward(logits, np.tile(x, (n, 1))).reshape(n, len(x))
+        # log p(z) - log q(z | x): the (z - mean) / std of q is eps itself
+        log_ratio = log_normal(z) - log_normal(eps, 0.0, 1.0) + np.sum(np.log(std.astype(np.float64)), axis=-1)
+        log_weights[:, first:first + n] = (log_likelihood + log_ratio).T
+    return log_weights
+
+
+def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int = 100, seed: int = 0,
+               binarization: str = "none", progress: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
+    """Per-image IWAE estimate of -log p(x) (of -log p(x | y) for a conditional model, given ``labels``) with
+    k importance samples: (N,) float64, in nats."""
+    if not model.variational:
+        raise UsageError("the plain autoencoder (--model ae) has no posterior: IWAE needs a VAE")
+    labels = check_labels(model, images, labels)
+    rng = np.random.default_rng(seed)
+    bound = np.empty(len(images))
+    with tqdm(total=len(images), disable=not progress, unit="image", desc=f"IWAE K={k}") as bar:
+        for start, x in batches(model, images, batch_size, binarization, rng):
+            # the same draws as iwae_log_weights, reduced chunk by chunk (numpyvae.evaluation.lean_iwae)
+            bound[start:start + len(x)] = -iwae_log_mean_weight(model, x, k, rng, ROWS_PER_CHUNK,
+                                                                label_rows(labels, start, len(x)))
+            bar.update(len(x))
+    return bound
+
+
+def posterior_statistics(model: VAE, images: np.ndarray, *, batch_size: int = 1000,
+                         binarization: str = "none", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per latent dimension: the variance over the images of the posterior mean, and the mean KL. (D,) each."""
+    terms = posterior_pass(model, images, batch_size=batch_size, seed=seed, binarization=binarization)
+    return terms.mean_variance, terms.kl_per_dim
+
+
+def mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
+    """The mean and its standard error std / sqrt(N) (0 for a single value)."""
+    stderr = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+    return float(np.mean(values)), stderr
+
+
+def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int | None = None,
+             binarization: str = "none", batch_size: int = 100, seed: int = 0, progress: bool = False,
+             labels: np.ndarray | None = None, workers: int = 1) -> dict:
+    """Every number of this module for ``images`` (uint8 rows), as a JSON-ready dict.
+
+    ``k = 0`` skips the IWAE pass; ``iwae_images`` limits it to the first that many images; ``workers`` > 1
+    runs it in that many processes (numpyvae.evaluation.lean_iwae.iwae_bound_parallel: other draws, the same bound).
+    A conditional model needs the images' ``labels``; its bounds are then on -log p(x | y), which
+    ``"bounds"`` records.
+    """
+    if k < 0:
+        raise UsageError(f"--k must be at least 1 (0 skips IWAE), got {k}")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    labels = check_labels(model, images, labels)
+    results: dict = {"images": len(images), "binarization": binarization, "seed": seed,
+                     "bounds": "-log p(x | y)" if labels is not None else "-log p(x)",
+                     "likelihood": likelihood_description(model.config)}
+    started = time.perf_counter()
+    terms = posterior_pass(model, images, seed=seed, binarization=binarization, labels=labels)
+    results["reconstruction"], results["reconstruction_stderr"] = mean_and_stderr(-terms.log_likelihood)
+    results["kl"], results["kl_stderr"] = mean_and_stderr(terms.kl)
+    if model.variational:
+        results["negative_elbo"], results["negative_elbo_stderr"] = mean_and_stderr(terms.kl - terms.log_likelihood)
+        variances = terms.mean_variance
+        results["active_units"] = int(np.sum(variances > ACTIVE_UNIT_THRESHOLD))
+        results["posterior_mean_variance"] = variances.tolist()
+        results["kl_per_dim"] = terms.kl_per_dim.tolist()
+    results["elbo_seconds"] = time.perf_counter() - started
+    if k and model.variational:
+        subset = images[:iwae_images] if iwae_images else images
+        started = time.perf_counter()
+        subset_labels = None if labels is None else labels[:len(subset)]
+        if workers > 1:
+            bound = iwae_bound_parallel(model, fixed_binarization(subset, binarization, seed=seed), k=k,
+                                        batch_size=batch_size, seed=seed, workers=workers, rows=ROWS_PER_CHUNK,
+                                        progress=progress, labels=subset_labels)
+        else:
+            bound = iwae_bound(model, subset, k=k, batch_size=batch_size, seed=seed, binarization=binarization,
+                               progress=progress, labels=subset_labels)
+        seconds = time.perf_counter() - started
+        results["iwae"], results["iwae_stderr"] = mean_and_stderr(bound)
+        results.update(iwae_k=k, iwae_images=len(subset), iwae_seconds=seconds,
+                       iwae_images_per_second=len(subset) / seconds, iwae_workers=workers)
+    return results
+
+
+def iwae_ladder(model: VAE, images: np.ndarray, ks: list[int], *, batch_size: int = 100, seed: int = 0,
+                workers: int = 1, progress: bool = False, labels: np.ndarray | None = None) -> dict:
+    """The IWAE bound for each k of ``ks`` (increasing) on the same images, and the paired difference between
+    consecutive k per image, each with its standard error: how much each step up in k tightens the bound."""
+    bounds = []
+    for k in ks:
+        if workers > 1:
+            bounds.append(iwae_bound_parallel(model, images, k=k, batch_size=batch_size, seed=seed, workers=workers,
+                                              rows=ROWS_PER_CHUNK, progress=progress, labels=labels))
+        else:
+            bounds.append(iwae_bound(model, images, k=k, batch_size=batch_size, seed=seed, progress=progress,
+                                     labels=labels))
+    ladder = [dict(zip(("k", "iwae", "iwae_stderr"), (k, *mean_and_stderr(b)), strict=True))
+              for k, b in zip(ks, bounds, strict=True)]
+    differences = [dict(zip(("from_k", "to_k", "difference", "difference_stderr"),
+                            (ks[i], ks[i + 1], *mean_and_stderr(bounds[i + 1] - bounds[i])), strict=True))
+                   for i in range(len(ks) - 1)]
+    return {"iwae_ladder": ladder, "iwae_differences": differences, "iwae_ladder_images": len(images)}
+
+
+def format_table(results: dict) -> str:
+    """The headline numbers as an aligned table: quantity, value, standard error (nats)."""
+    rows = [("reconstruction -log p(x|z)", "reconstruction"), ("KL(q(z|x) || p(z))", "kl"),
+            ("-ELBO", "negative_elbo")]
+    if "iwae" in results:
+        rows.append((f"IWAE -log p(x), K={results['iwae_k']}, {results['iwae_images']} images", "iwae"))
+    if results.get("bounds") == "-log p(x | y)":  # a conditional model: every bound is on -log p(x | y)
+        rows = [(label.replace("p(x)", "p(x|y)").replace("p(x|z)", "p(x|z,y)").replace("q(z|x)", "q(z|x,y)")
+                 .replace("-ELBO", "-ELBO, a bound on -log p(x|y)"), key) for label, key in rows]
+    lines = [f"{'quantity':<48} {'nats':>10} {'± s.e.':>8}"]
+    lines += [f"{label:<48} {results[key]:>10.3f} {results[key + '_stderr']:>8.3f}"
+              for label, key in rows if key in results]
+    for row in results.get("iwae_ladder", []):
+        label = f"IWAE K={row['k']}, {results['iwae_ladder_images']} images"
+        lines.append(f"{label:<48} {row['iwae']:>10.3f} {row['iwae_stderr']:>8.3f}")
+    for row in results.get("iwae_differences", []):
+        label = f"  paired: IWAE(K={row['to_k']}) - IWAE(K={row['from_k']})"
+        lines.append(f"{label:<48} {row['difference']:>10.3f} {row['difference_stderr']:>8.3f}")
+    if "active_units" in results:
+        lines.append(f"{'active units (Var E_q[z_d] > 0.01)':<48} {results['active_units']:>10d} "
+                     f"of {len(results['kl_per_dim'])}")
+    if "likelihood" in results:
+        lines.append(f"p(x | z): {results['likelihood']}")
+    return "\n".join(lines)

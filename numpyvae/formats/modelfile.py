@@ -1,0 +1,239 @@
+"""A trained model as a file other frameworks read: safetensors with PyTorch's names, and ``load_model``.
+
+The exported file holds, for every dense layer of the VAE, the two tensors a PyTorch ``nn.Linear`` holds,
+under the same names numpyvae uses:
+
+    encoder.fc1.weight   (out, in)    numpyvae's (in, out) weight, transposed
+    encoder.fc1.bias     (out,)
+    ...                  encoder.fc1..fcN, encoder.mean, encoder.std, decoder.fc1..fcM, decoder.output
+
+and in the header's ``__metadata__`` (a map of strings to strings, as the format requires):
+
+    numpyvae_format    "numpyvae-safetensors"
+    numpyvae_version   "1"
+    numpyvae_config    JSON: {"model": every setting VAE(**model) needs, defaults written out (hidden_dims,
+                       decoder_dims, activations, decoder_activations, latent_dim, num_classes, ...),
+                       "binarization": "none" | "static" | "dynamic", "dataset": ..., "step": ...}
+
+Other metadata keys (another tool's tags) are left alone; numpyvae's own are read strictly.
+``load_model(path)`` returns a ready ``VAE`` from such a file or from a numpyvae checkpoint, told apart by
+their first bytes (a checkpoint is a zip archive).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckpointError
+from ..models.architecture import resolve
+from ..models.vae import VAE
+from ..nn.layers import ACTIVATIONS
+from . import safetensors as safetensors_format
+from .checkpoint import Checkpoint
+from .checkpoint import load_model as load_checkpoint_model
+
+FORMAT = "numpyvae-safetensors"
+VERSION = "1"
+ZIP_MAGIC = b"PK\x03\x04"  # every .npz checkpoint starts with a zip entry
+FLOAT_DTYPES = {"float32": "F32", "float64": "F64"}
+# each setting of a model config: its JSON type(s), and whether a config without it is complete
+SETTINGS = {"input_dim": (int, True), "hidden_dims": (list, True), "latent_dim": (int, True),
+            "keep_prob": ((int, float), True), "dtype": (str, True), "variational": (bool, True),
+            "reconstruction": (str, True), "decoder_dims": (list, False), "activations": (list, False),
+            "decoder_activations": (list, False), "num_classes": (int, False), "likelihood": (str, False),
+            "objective": (str, False), "k": (int, False), "kl": (str, False)}
+# what a config written before these settings existed means by leaving them out
+LATER_DEFAULTS = {"num_classes": 0, "likelihood": "clipped", "objective": "elbo", "k": 1, "kl": "analytic"}
+
+
+def full_config(config: dict) -> dict:
+    """A model config with every setting written out: the architecture's defaults (architecture.resolve:
+    decoder_dims mirror hidden_dims, the seed's elu-then-tanh activations) and those of the settings an older
+    config predates. ValueError for widths and activations that do not go together."""
+    shape = resolve(config["hidden_dims"], config.get("decoder_dims"), config.get("activations"),
+                    config.get("decoder_activations"))
+    full = {**config, "hidden_dims": shape.hidden_dims, "decoder_dims": shape.decoder_dims,
+            "activations": shape.activations, "decoder_activations": shape.decoder_activations}
+    for name, value in LATER_DEFAULTS.items():
+        full.setdefault(name, value)
+    return full
+
+
+def check_config(config, source) -> dict:
+    """The model config of an exported file, every setting's type checked; CheckpointError otherwise."""
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{source}: the model settings are not a JSON object")
+    unknown = sorted(set(config) - set(SETTINGS))
+    missing = sorted(name for name, (_, needed) in SETTINGS.items() if needed and name not in config)
+    if unknown or missing:
+        raise CheckpointError(f"{source}: the model settings " + (f"lack {', '.join(missing)}" if missing else
+                              f"hold {', '.join(unknown)}, unknown to this numpyvae (a newer one wrote it?)"))
+    for name, value in config.items():
+        kind = SETTINGS[name][0]
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            raise CheckpointError(f"{source}: the model setting {name} = {value!r} has the wrong type")
+        if kind is list and not all(isinstance(item, int if name.endswith("dims") else str)
+                                    and not isinstance(item, bool) for item in value):
+            raise CheckpointError(f"{source}: the model setting {name} = {value!r} is not a list of "
+                                  + ("integers" if name.endswith("dims") else "activation names"))
+    if config["dtype"] not in FLOAT_DTYPES:
+        raise CheckpointError(f"{source}: dtype {config['dtype']!r} is not float32 or float64")
+    names = [*config.get("activations", []), *config.get("decoder_activations", [])]
+    if any(name not in ACTIVATIONS for name in names):
+        raise CheckpointError(f"{source}: unknown activation among {names}; numpyvae knows {', '.join(ACTIVATIONS)}")
+    sizes = [config["input_dim"], config["latent_dim"], *config["hidden_dims"], *config.get("decoder_dims", [1])]
+    if min(sizes) < 1 or not config["hidden_dims"] or config.get("decoder_dims") == []:
+        raise CheckpointError(f"{source}: the model settings give a layer no units")
+    return config
+
+
+def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """The name and PyTorch shape of every tensor the model of ``config`` (written out in full) holds."""
+    shapes = {}
+    for network, n_in, widths, head in (
+            ("encoder", config["input_dim"] + config["num_classes"], config["hidden_dims"], None),
+            ("decoder", config["latent_dim"] + config["num_classes"], config["decoder_dims"], "output")):
+        for index, width in enumerate(widths, start=1):
+            shapes[f"{network}.fc{index}.weight"], shapes[f"{network}.fc{index}.bias"] = (width, n_in), (width,)
+            n_in = width
+        outputs = {"output": config["input_dim"]} if head else {"mean": config["latent_dim"],
+                                                                "std": config["latent_dim"]}
+        for layer, width in outputs.items():
+            shapes[f"{network}.{layer}.weight"], shapes[f"{network}.{layer}.bias"] = (width, n_in), (width,)
+    return shapes
+
+
+def check_tensors(tensors: dict[str, np.ndarray], config: dict, source) -> None:
+    """Every tensor the settings call for, in the settings' dtype and shape, and no other; checked before
+    the model is built, so settings that do not fit the file never size an allocation."""
+    try:
+        shapes = expected_shapes(full_config(config))
+    except ValueError as error:
+        raise CheckpointError(f"{source}: {error}") from None
+    extra, missing = sorted(set(tensors) - set(shapes)), sorted(set(shapes) - set(tensors))
+    if extra or missing:
+        raise CheckpointError(f"{source}: " + (f"tensor {missing[0]} is missing" if missing
+                                               else f"tensor {extra[0]} is not part of the model its settings give"))
+    for name, shape in shapes.items():
+        if tensors[name].shape != shape:
+            raise CheckpointError(f"{source}: tensor {name} has shape {list(tensors[name].shape)}, the model's "
+                                  f"settings need {list(shape)}")
+        if tensors[name].dtype != np.dtype(config["dtype"]):
+            raise CheckpointError(f"{source}: tensor {name} is {tensors[name].dtype}, the model's settings say "
+                                  f"{config['dtype']}; save the tensors in the settings' dtype")
+        if not np.all(np.isfinite(tensors[name])):
+            raise CheckpointError(f"{source} holds NaN or infinite weights (first in {name})")
+
+
+def build_model(config: dict, source) -> VAE:
+    """``VAE(**config)``, with whatever the VAE refuses as CheckpointError."""
+    try:
+        return VAE(**config)
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{source} holds model settings numpyvae refuses: {error}") from None
+
+
+# -- export -----------------------------------------------------------------------------------------
+
+def metadata_of(model: VAE, run: dict | None = None, step: int | None = None) -> dict[str, str]:
+    """The ``__metadata__`` of an export: the tag, the version and the settings as one JSON string."""
+    run = run or {}
+    settings = {"model": full_config(model.config), "binarization": run.get("binarize", "none"),
+                "dataset": run.get("dataset", "mnist"), "step": step}
+    return {"numpyvae_format": FORMAT, "numpyvae_version": VERSION,
+            "numpyvae_config": json.dumps(settings, allow_nan=False)}
+
+
+def tensors_of(model: VAE) -> dict[str, np.ndarray]:
+    """The model's parameters under their names, each weight transposed to PyTorch's (out, in)."""
+    return {name: np.ascontiguousarray(param.T if name.endswith(".weight") else param)
+            for name, param in model.params.items()}
+
+
+def export(model: VAE, path: str | os.PathLike, run: dict | None = None, step: int | None = None) -> None:
+    """Write ``model`` as a safetensors file with PyTorch's names and layouts (see the module's docstring)."""
+    safetensors_format.write(path, tensors_of(model), metadata_of(model, run, step))
+
+
+# -- import -----------------------------------------------------------------------------------------
+
+def read_settings(metadata: dict[str, str], source) -> dict:
+    """The settings in an export's metadata, read strictly: the tag, the version, then the JSON."""
+    if metadata.get("numpyvae_format") != FORMAT or "numpyvae_config" not in metadata:
+        raise CheckpointError(f"{source} is a safetensors file without numpyvae's model settings in its metadata; "
+                              "save it with metadata=model.numpyvae_metadata() (docs/pytorch.md)")
+    if metadata.get("numpyvae_version") != VERSION:
+        raise CheckpointError(f"{source} is numpyvae safetensors version {metadata.get('numpyvae_version')!r}; "
+                              f"this numpyvae reads version {VERSION}")
+    try:
+        settings = json.loads(metadata["numpyvae_config"], parse_constant=_constant_refused)
+    except (ValueError, RecursionError):
+        raise CheckpointError(f"{source}: numpyvae_config in the metadata is not valid JSON") from None
+    if not isinstance(settings, dict) or set(settings) != {"model", "binarization", "dataset", "step"}:
+        raise CheckpointError(f"{source}: numpyvae_config must hold exactly model, binarization, dataset, step")
+    if settings["binarization"] not in ("none", "static", "dynamic") or not isinstance(settings["dataset"], str) \
+            or not (settings["step"] is None or type(settings["step"]) is int):
+        raise CheckpointError(f"{source}: numpyvae_config has a bad binarization, dataset or step")
+    check_config(settings["model"], source)
+    return settings
+
+
+def _constant_refused(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def load_params(model: VAE, tensors: dict[str, np.ndarray], source) -> None:
+    """Copy exported (PyTorch-layout) tensors into ``model``; CheckpointError for any that do not fit."""
+    extra, missing = sorted(set(tensors) - set(model.params)), sorted(set(model.params) - set(tensors))
+    if extra or missing:
+        raise CheckpointError(f"{source}: " + (f"tensor {missing[0]} is missing" if missing
+                                               else f"tensor {extra[0]} is not part of this model"))
+    for name, param in model.params.items():
+        tensor = tensors[name]
+        expected = param.shape[::-1]  # (out, in) for weights; biases are one-dimensional
+        if tensor.shape != expected:
+            raise CheckpointError(f"{source}: tensor {name} has shape {list(tensor.shape)}, the model's settings "
+                                  f"need {list(expected)}")
+        if tensor.dtype != param.dtype:
+            raise CheckpointError(f"{source}: tensor {name} is {tensor.dtype}, the model's settings say "
+                                  f"{param.dtype}; save the tensors in the dtype of the settings")
+        np.copyto(param, tensor.T)
+
+
+def load_exported(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
+    """The model in an exported safetensors file, and a Checkpoint record of its settings (no optimizer)."""
+    # a checkpoint would have started like a zip archive, so the file is either an export or neither
+    tensors, metadata = safetensors_format.read(path, "neither a numpyvae checkpoint nor a valid safetensors file")
+    settings = read_settings(metadata, path)
+    check_tensors(tensors, settings["model"], path)
+    model = build_model(settings["model"], path)
+    load_params(model, tensors, path)
+    record = Checkpoint(config={"model": model.config, "run": {"dataset": settings["dataset"],
+                                                                "binarize": settings["binarization"]}},
+                        step=settings["step"], rng_state={}, params=model.params, optimizer={}, batcher={})
+    return model, record
+
+
+def load_model_and_record(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
+    """The model in a checkpoint or an exported safetensors file, told apart by the file's first bytes."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; pass the checkpoint.npz of an earlier run "
+                              "or an exported .safetensors file")
+    with open(path, "rb") as file:
+        is_checkpoint = file.read(len(ZIP_MAGIC)) == ZIP_MAGIC
+    return load_checkpoint_model(path) if is_checkpoint else load_exported(path)
+
+
+def load_model(path: str | os.PathLike) -> VAE:
+    """A ready VAE from a numpyvae checkpoint (``checkpoint.npz``) or a safetensors file exported by
+    ``python -m numpyvae.export`` (or saved from PyTorch as docs/pytorch.md shows).
+
+    Any file that is neither, or is damaged, raises CheckpointError with one line saying what is wrong.
+    """
+    return load_model_and_record(path)[0]
+

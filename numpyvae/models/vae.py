@@ -1,0 +1,300 @@
+"""The VAE of the seed and its family: any-depth MLPs, a conditional VAE, and the IWAE objective.
+
+The default is the seed's model exactly:
+
+    encoder  x (B, 784) -> Dense 500, ELU, dropout -> Dense 500, tanh, dropout = h
+             z_mean = h W_mean + b_mean,   z_std = 1e-6 + softplus(h W_std + b_std)       (B, 20)
+    sample   z = z_mean + z_std * eps,   eps ~ N(0, I)              (the reparameterization trick)
+    decoder  z -> Dense 500, tanh, dropout -> Dense 500, ELU, dropout -> Dense 784 = logits
+    loss     -mean over the batch of [log p(x | z) - KL(q(z | x) || N(0, I))]
+
+Options (all combine unless noted):
+    hidden_dims, decoder_dims   any number of hidden layers in each network (architecture.py has the defaults)
+    activations, ...            each hidden layer's activation: elu, tanh, relu, leaky_relu, sigmoid, softplus
+    num_classes=C               the conditional VAE: the one-hot label y joins x at the encoder's input and z at
+                                the decoder's, q(z | x, y) and p(x | z, y); the loss bounds -log p(x | y)
+    objective="iwae", k=K       the IWAE bound of Burda et al. (2016) with K samples per image (below)
+    kl="sampled"                the KL replaced by its one-sample estimate log q(z | x) - log p(z) at the same z
+                                (Kingma & Welling's estimator A; "analytic", the seed's, is their estimator B)
+    likelihood="exact"          log sigmoid written with logaddexp, no clip (the seed's: "clipped")
+    variational=False           the plain autoencoder: z = z_mean, no sampling, no KL term
+    reconstruction="mse"        a Gaussian (squared-error) log-likelihood instead of cross-entropy
+    kl_weight=beta              -mean[log p(x | z) - beta KL] (beta-VAE; the trainer anneals it; ELBO only)
+
+The IWAE objective, per image, with z_k = z_mean + z_std * eps_k, eps_k ~ N(0, I), k = 1..K:
+
+    log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x),     loss = -mean over images of log (1/K) sum_k w_k.
+
+Its backward pass: the softmax of the log-weights over k (the normalized weights) hands each sample its share
+of the gradient; the K samples of the whole batch go through the decoder as one (K*B)-row batch; then through
+log p(z) and log q(z | x) (their partial derivatives) and the reparameterization back to z_mean and z_std,
+summed over the K samples, which share them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.layers import ACTIVATIONS, Concat, Dense, Dropout, Sequential, Softplus, sigmoid
+from ..nn.losses import (
+    LIKELIHOODS,
+    RECONSTRUCTIONS,
+    ExactBernoulliLogLikelihood,
+    GaussianKL,
+    GaussianLogDensity,
+    ImportanceWeightedBound,
+    SampledKL,
+    StandardNormalLogDensity,
+    clipped_sigmoid,
+)
+from .architecture import resolve
+
+STD_FLOOR = 1e-6  # the seed's z_std = 1e-6 + softplus(.), so the posterior never collapses to a point
+OBJECTIVES = ("elbo", "iwae")
+KL_ESTIMATORS = ("analytic", "sampled")
+
+
+class VAE:
+    """A VAE with hand-written backpropagation; the defaults build the seed's model.
+
+    ``params`` and ``grads`` are flat dicts keyed ``encoder.fc1.weight``, ``encoder.fc1.bias``, ...,
+    ``encoder.fcN``, ``encoder.mean``, ``encoder.std``, ``decoder.fc1``, ..., ``decoder.fcM``,
+    ``decoder.output``; weights are shaped (in, out). ``loss`` runs the forward pass of the model's objective
+    and caches what ``backward`` needs; ``backward`` fills ``grads``. ``config`` rebuilds it: VAE(**config).
+    """
+
+    def __init__(self, input_dim: int = 784, hidden_dims=(500, 500), latent_dim: int = 20, keep_prob: float = 0.9,
+                 seed: int = 0, dtype=np.float32, *, variational: bool = True, reconstruction: str = "bernoulli",
+                 kl_weight: float = 1.0, decoder_dims=None, activations=None, decoder_activations=None,
+                 num_classes: int = 0, objective: str = "elbo", k: int = 1, kl: str = "analytic",
+                 likelihood: str = "clipped") -> None:
+        for name, value, choices in (("reconstruction", reconstruction, RECONSTRUCTIONS),
+                                     ("objective", objective, OBJECTIVES), ("kl", kl, KL_ESTIMATORS),
+                                     ("likelihood", likelihood, LIKELIHOODS)):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        if likelihood == "exact" and reconstruction != "bernoulli":
+            raise ValueError("likelihood='exact' is the Bernoulli likelihood without its clip; "
+                             "it needs reconstruction='bernoulli'")
+        if int(num_classes) < 0 or int(k) < 1:
+            raise ValueError(f"num_classes must be 0 (unconditional) or more and k at least 1, got {num_classes}, {k}")
+        if objective == "iwae" and not variational:
+            raise ValueError("the IWAE objective needs a posterior to sample: variational=True")
+        shape = resolve(hidden_dims, decoder_dims, activations, decoder_activations)
+        # everything needed to build the same architecture again: VAE(**model.config)
+        self.config = dict(input_dim=input_dim, hidden_dims=shape.hidden_dims, latent_dim=latent_dim,
+                           keep_prob=keep_prob, dtype=np.dtype(dtype).name, variational=variational,
+                           reconstruction=reconstruction, decoder_dims=shape.decoder_dims,
+                           activations=shape.activations, decoder_activations=shape.decoder_activations,
+                           num_classes=int(num_classes), objective=objective, k=int(k), kl=kl, likelihood=likelihood)
+        self.variational, self.kl_weight = variational, kl_weight
+        self.num_classes, self.objective, self.k, self.kl_estimator = int(num_classes), objective, int(k), kl
+        self.dtype = np.dtype(dtype)
+        self.rng = np.random.default_rng(seed)
+        self.dense_layers: dict[str, Dense] = {}
+
+        def dense(name: str, n_in: int, n_out: int, **kwargs) -> Dense:
+            self.dense_layers[name] = Dense(n_in, n_out, rng=self.rng, dtype=self.dtype, **kwargs)
+            return self.dense_layers[name]
+
+        def hidden_stack(network: str, n_in: int, widths: list[int], names: list[str], **first) -> list:
+            """Dense, activation, dropout for each hidden layer; the weights are drawn in this order."""
+            layers = []
+            for index, (width, activation) in enumerate(zip(widths, names, strict=True)):
+                options = first if index == 0 else {}
+                layers += [dense(f"{network}.fc{index + 1}", n_in, width, **options), ACTIVATIONS[activation](),
+                           Dropout(keep_prob, rng=self.rng)]
+                n_in = width
+            return layers
+
+        # the first layer's input is data (and the label): nobody needs its gradient
+        self.encoder = Sequential(*hidden_stack("encoder", input_dim + self.num_classes, shape.hidden_dims,
+                                                shape.activations, input_grad=False))
+        self.mean_head = dense("encoder.mean", shape.hidden_dims[-1], latent_dim)
+        self.std_head = Sequential(dense("encoder.std", shape.hidden_dims[-1], latent_dim), Softplus())
+        self.decoder = Sequential(*hidden_stack("decoder", latent_dim + self.num_classes, shape.decoder_dims,
+                                                shape.decoder_activations),
+                                  dense("decoder.output", shape.decoder_dims[-1], input_dim))
+        self.input_concat, self.latent_concat = Concat(), Concat()  # used by the conditional model only
+        exact = likelihood == "exact"
+        self.reconstruction = ExactBernoulliLogLikelihood() if exact else RECONSTRUCTIONS[reconstruction]()
+        # the model's KL estimator is ``self.kl``; the other one serves ``elbo(..., kl=...)`` (evaluation)
+        self.kl_estimators = {"analytic": GaussianKL(), "sampled": SampledKL()}
+        self.kl = self.kl_estimators[kl]
+        self.log_prior, self.log_posterior = StandardNormalLogDensity(), GaussianLogDensity()
+        self.bound = ImportanceWeightedBound()
+        d = self.dense_layers
+        self.params = {f"{layer}.{name}": array for layer, dense_layer in d.items()
+                       for name, array in dense_layer.params.items()}
+        self.grads = {f"{layer}.{name}": array for layer, dense_layer in d.items()
+                      for name, array in dense_layer.grads.items()}
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    # -- the two networks, with the label joined in when the model is conditional ----------------------
+
+    def one_hot(self, labels, rows: int) -> np.ndarray | None:
+        """Labels as one-hot rows (rows, num_classes) in the model's dtype; None for an unconditional model.
+
+        ``labels`` are class indices (rows,) or already one-hot (rows, num_classes).
+        """
+        if not self.conditional:
+            if labels is not None:
+                raise ValueError("this model is unconditional (num_classes=0): it takes no labels")
+            return None
+        if labels is None:
+            raise ValueError(f"this conditional model needs the labels of its {rows} images")
+        labels = np.asarray(labels)
+        if labels.ndim == 1:
+            if labels.min(initial=0) < 0 or labels.max(initial=0) >= self.num_classes:
+                raise ValueError(f"labels must lie in 0..{self.num_classes - 1}")
+            labels = np.eye(self.num_classes, dtype=self.dtype)[labels]
+        if labels.shape != (rows, self.num_classes):
+            raise ValueError(f"labels must be ({rows},) class indices or ({rows}, {self.num_classes}) one-hot rows, "
+                             f"got shape {labels.shape}")
+        return labels.astype(self.dtype, copy=False)
+
+    def _posterior(self, x: np.ndarray, y: np.ndarray | None, training: bool) -> tuple[np.ndarray, np.ndarray]:
+        """q(z | x) or q(z | x, y): its mean and std, (B, latent). x and y are joined side by side first."""
+        h = self.encoder.forward(x if y is None else self.input_concat.forward([x, y]), training)
+        return self.mean_head.forward(h), self.std_head.forward(h) + STD_FLOOR
+
+    def _posterior_backward(self, grad_mean: np.ndarray, grad_std: np.ndarray) -> None:
+        # both heads read the same trunk output h, so their gradients with respect to h add up; the first
+        # layer returns no input gradient, so the [x, y] concatenation's split is not needed here
+        grad_h = self.mean_head.backward(grad_mean) + self.std_head.backward(grad_std)
+        self.encoder.backward(grad_h)
+
+    def _logits(self, z: np.ndarray, y: np.ndarray | None, training: bool) -> np.ndarray:
+        """The decoder's logits for z (rows, latent), joined with y (rows, C) when conditional."""
+        return self.decoder.forward(z if y is None else self.latent_concat.forward([z, y]), training)
+
+    def decoder_logits(self, z: np.ndarray, labels=None, training: bool = False) -> np.ndarray:
+        """The decoder's logits for z (rows, latent) and, for a conditional model, the rows' labels."""
+        return self._logits(z, self.one_hot(labels, len(z)), training)
+
+    def _logits_backward(self, grad_logits: np.ndarray) -> np.ndarray:
+        """dL/dz from dL/dlogits: back through the decoder, then keep z's columns of [z, y] (the label's are data)."""
+        grad_input = self.decoder.backward(grad_logits)
+        return grad_input if not self.conditional else self.latent_concat.backward(grad_input)[0]
+
+    # -- training -------------------------------------------------------------------------------
+
+    def loss(self, x: np.ndarray, training: bool = True, eps: np.ndarray | None = None, labels=None) -> float:
+        """The model's objective for a batch x (B, input_dim) in [0, 1]: ``elbo`` or ``iwae`` (see each)."""
+        if self.objective == "iwae":
+            return self.iwae(x, training, eps, labels)
+        return self.elbo(x, training, eps, labels)
+
+    def elbo(self, x: np.ndarray, training: bool = True, eps: np.ndarray | None = None, labels=None,
+             kl: str | None = None) -> float:
+        """-mean(log p(x | z) - kl_weight KL) for a batch x (B, input_dim) in [0, 1]; caches for ``backward``.
+
+        ``eps`` (B, latent_dim) fixes the reparameterization noise; by default it is drawn from the
+        model's generator. ``training=False`` turns dropout off. ``kl`` overrides the model's KL estimator
+        ("analytic" or "sampled"; evaluation reports the analytic one). The per-example terms stay behind as
+        ``log_likelihood``, ``kl_divergence`` and their weighted difference ``example_losses``, all (B,).
+        """
+        y = self.one_hot(labels, len(x))
+        self.z_mean, self.z_std = self._posterior(x, y, training)
+        if not self.variational:  # the plain autoencoder decodes the mean and pays no KL
+            eps = np.zeros_like(self.z_mean)
+        elif eps is None:
+            eps = self.rng.standard_normal(self.z_mean.shape, dtype=self.dtype)
+        self.eps = eps
+        z = self.z_mean + self.z_std * eps
+        logits = self._logits(z, y, training)
+        self.log_likelihood = self.reconstruction.forward(logits, x)
+        self.kl_term = self.kl_estimators[kl or self.kl_estimator]
+        if isinstance(self.kl_term, SampledKL):  # log q(z | x) - log p(z) at this very z
+            self.kl_divergence = self.kl_term.forward(self.z_mean, self.z_std, eps)
+        else:
+            self.kl_divergence = self.kl_term.forward(self.z_mean, self.z_std)
+        self.example_losses = self.kl_term_weight() * self.kl_divergence - self.log_likelihood
+        self.last_objective = "elbo"
+        return float(self.example_losses.mean())
+
+    def iwae(self, x: np.ndarray, training: bool = True, eps: np.ndarray | None = None, labels=None) -> float:
+        """-mean over images of log (1/K) sum_k w_k, the IWAE bound on -log p(x) (Burda et al. 2016).
+
+            log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x),    z_k = z_mean + z_std * eps_k.
+
+        ``eps`` (K, B, latent_dim) fixes the noise (default: drawn, K = ``self.k``). The K samples of every
+        image are decoded as one batch of K*B rows (row k*B + b is sample k of image b). Left behind:
+        ``log_weights``, ``log_likelihood`` and ``kl_divergence`` (the sampled log q - log p), all (K, B),
+        and ``example_losses`` (B,). The KL weight plays no part: the bound has no KL term to weigh.
+        """
+        y = self.one_hot(labels, len(x))
+        self.z_mean, self.z_std = self._posterior(x, y, training)
+        if eps is None:
+            eps = self.rng.standard_normal((self.k, *self.z_mean.shape), dtype=self.dtype)
+        self.eps = eps
+        k, batch, latent = eps.shape
+        z = self.z_mean + self.z_std * eps                                               # (K, B, latent)
+        rows = z.reshape(k * batch, latent)
+        logits = self._logits(rows, None if y is None else np.tile(y, (k, 1)), training)  # one (K*B)-row pass
+        self.log_likelihood = self.reconstruction.forward(logits, np.tile(x, (k, 1))).reshape(k, batch)
+        self.kl_divergence = self.log_posterior.forward(z, self.z_mean, self.z_std) - self.log_prior.forward(z)
+        self.log_weights = self.log_likelihood - self.kl_divergence
+        self.example_losses = -self.bound.forward(self.log_weights)
+        self.last_objective = "iwae"
+        return float(self.example_losses.mean())
+
+    def kl_term_weight(self) -> float:
+        """The weight of the KL term in the loss: ``kl_weight``, or 0 for the plain autoencoder."""
+        return self.kl_weight if self.variational else 0.0
+
+    def backward(self) -> None:
+        """Fill ``grads`` with d loss / d param for the batch of the last ``loss`` (``elbo``, ``iwae``) call."""
+        if self.last_objective == "iwae":
+            self._iwae_backward()
+            return
+        weight = 1 / len(self.eps)  # the loss is a mean over the batch
+        grad_z = self._logits_backward(self.reconstruction.backward(-weight))
+        kl_grad_mean, kl_grad_std = self.kl_term.backward(self.kl_term_weight() * weight)
+        # z = z_mean + z_std * eps: the decoder's gradient reaches the mean as is, the std times eps
+        grad_mean = grad_z + kl_grad_mean
+        grad_std = grad_z * self.eps + kl_grad_std
+        self._posterior_backward(grad_mean, grad_std)
+
+    def _iwae_backward(self) -> None:
+        k, batch, latent = self.eps.shape
+        # dL/dlog w_k = -(1/B) softmax_k(log w): each sample's share of its image's gradient
+        grad_log_w = self.bound.backward(-1 / batch)                                     # (K, B)
+        # log w = log p(x | z) + log p(z) - log q(z | x): the same share reaches each of the three terms
+        grad_logits = self.reconstruction.backward(grad_log_w.reshape(-1))               # (K*B, input_dim)
+        grad_z = self._logits_backward(grad_logits).reshape(k, batch, latent)
+        grad_z += self.log_prior.backward(grad_log_w)
+        q_grad_z, q_grad_mean, q_grad_std = self.log_posterior.backward(-grad_log_w)
+        grad_z += q_grad_z
+        # z_k = z_mean + z_std * eps_k, and all K samples share z_mean and z_std: sum over k
+        grad_mean = (grad_z + q_grad_mean).sum(axis=0)
+        grad_std = (grad_z * self.eps + q_grad_std).sum(axis=0)
+        self._posterior_backward(grad_mean, grad_std)
+
+    # -- inference (dropout off) ------------------------------------------------------------------
+
+    def encode(self, x: np.ndarray, labels=None) -> tuple[np.ndarray, np.ndarray]:
+        """The posterior q(z | x) = N(z_mean, z_std^2) (q(z | x, y) with labels): both (B, latent_dim)."""
+        return self._posterior(x, self.one_hot(labels, len(x)), training=False)
+
+    def decode(self, z: np.ndarray, labels=None) -> np.ndarray:
+        """Bernoulli means p(x | z) (or p(x | z, y)), (B, input_dim); clipped to [1e-8, 1 - 1e-8] like the seed
+        unless the likelihood is "exact"."""
+        logits = self._logits(z.astype(self.dtype, copy=False), self.one_hot(labels, len(z)), training=False)
+        return sigmoid(logits) if isinstance(self.reconstruction, ExactBernoulliLogLikelihood) \
+            else clipped_sigmoid(logits)[1]
+
+    def reconstruct(self, x: np.ndarray, labels=None) -> np.ndarray:
+        """Decode the posterior mean of each image: (B, input_dim) -> (B, input_dim)."""
+        return self.decode(self.encode(x, labels)[0], labels)
+
+    def sample(self, n: int, labels=None) -> np.ndarray:
+        """n images decoded from the prior N(0, I): (n, input_dim). A conditional model decodes each with its
+        label (n class indices or one-hot rows; by default 0, 1, ..., C - 1, 0, 1, ... in turn)."""
+        z = self.rng.standard_normal((n, self.config["latent_dim"]), dtype=self.dtype)
+        if self.conditional and labels is None:
+            labels = np.arange(n) % self.num_classes
+        return self.decode(z, labels)

@@ -1,0 +1,18 @@
+"""Pictures: plots (numpyvae.pictures.plots) and a trained model's images (numpyvae.pictures.model)."""
+
+from .model import class_samples, interpolations, manifold, one_style_ten_digits, reconstruction_pairs, write_all
+from .plots import (
+    PALETTE,
+    TRAIN_COLOUR,
+    Axes,
+    nice_ticks,
+    normal_cdf,
+    normal_quantile,
+    plot_curves,
+    plot_latent_scatter,
+    read_metrics,
+)
+
+__all__ = ["PALETTE", "TRAIN_COLOUR", "Axes", "class_samples", "interpolations", "manifold", "nice_ticks",
+           "normal_cdf", "normal_quantile", "one_style_ten_digits", "plot_curves", "plot_latent_scatter",
+           "read_metrics", "reconstruction_pairs", "write_all"]

@@ -1,0 +1,176 @@
+"""Plots drawn with Pillow only: axes with ticks, the loss curves of metrics.csv, a latent scatter."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ..data import to_float
+from ..errors import DataError
+from ..formats.png import save_pillow
+from ..models.vae import VAE
+
+# ten colours that stay apart from each other on white (one per digit label)
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+TRAIN_COLOUR, TEST_COLOUR = PALETTE[0], PALETTE[1]
+
+
+# -- the inverse of the normal distribution function --------------------------------------------------
+
+def normal_cdf(x: float) -> float:
+    """Phi(x) = P(Z <= x) for Z ~ N(0, 1)."""
+    return 0.5 * math.erfc(-x / math.sqrt(2))
+
+
+def normal_quantile(p: float) -> float:
+    """Phi^-1(p) for p in (0, 1): the z with P(Z <= z) = p, to double precision.
+
+    Start from the rational approximation 26.2.23 of Abramowitz and Stegun (error below 4.5e-4), then
+    refine with Newton's method on Phi(x) - p, whose derivative is the normal density.
+    """
+    if not 0 < p < 1:
+        raise ValueError(f"a quantile needs p in (0, 1), got {p}")
+    if p > 0.5:
+        return -normal_quantile(1 - p)  # the lower tail keeps the precision of small p
+    t = math.sqrt(-2 * math.log(p))
+    x = -(t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (1 + 1.432788 * t + 0.189269 * t * t
+                                                                 + 0.001308 * t ** 3))
+    for _ in range(50):
+        step = (normal_cdf(x) - p) / (math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi))
+        x -= step
+        if abs(step) <= 1e-15 * max(1.0, abs(x)):
+            break
+    return x
+
+
+# -- plots ----------------------------------------------------------------------------------------------
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About ``count`` round tick values (1, 2 or 5 times a power of ten apart) covering [low, high]."""
+    if high <= low:
+        high = low + 1
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    spacing = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / spacing) * spacing
+    return [first + i * spacing for i in range(int((high - first) / spacing + 1e-9) + 1)]
+
+
+def tick_label(value: float) -> str:
+    return f"{value:g}" if abs(value) < 1e5 else f"{value:.0e}"
+
+
+class Axes:
+    """A white canvas with a plot area, axes, ticks and labels, mapping data coordinates to pixels."""
+
+    def __init__(self, x_range: tuple[float, float], y_range: tuple[float, float], *, title: str, x_label: str,
+                 y_label: str, size: tuple[int, int] = (640, 420)) -> None:
+        self.image = Image.new("RGB", size, "white")
+        self.draw = ImageDraw.Draw(self.image)
+        self.font = ImageFont.load_default()
+        self.left, self.top, self.right, self.bottom = 70, 40, size[0] - 20, size[1] - 50
+        self.x_ticks, self.y_ticks = nice_ticks(*x_range), nice_ticks(*y_range)
+        self.x_range = (min(x_range[0], self.x_ticks[0]), max(x_range[1], self.x_ticks[-1]))
+        self.y_range = (min(y_range[0], self.y_ticks[0]), max(y_range[1], self.y_ticks[-1]))
+        self._frame(title, x_label, y_label)
+
+    def pixel(self, x: float, y: float) -> tuple[float, float]:
+        (x0, x1), (y0, y1) = self.x_range, self.y_range
+        return (self.left + (x - x0) / ((x1 - x0) or 1) * (self.right - self.left),
+                self.bottom - (y - y0) / ((y1 - y0) or 1) * (self.bottom - self.top))
+
+    def _frame(self, title: str, x_label: str, y_label: str) -> None:
+        draw, black, grey = self.draw, (0, 0, 0), (225, 225, 225)
+        for x in self.x_ticks:
+            px = self.pixel(x, 0)[0]
+            draw.line([(px, self.top), (px, self.bottom)], fill=grey)
+            draw.text((px, self.bottom + 6), tick_label(x), fill=black, font=self.font, anchor="mt")
+        for y in self.y_ticks:
+            py = self.pixel(0, y)[1]
+            draw.line([(self.left, py), (self.right, py)], fill=grey)
+            draw.text((self.left - 6, py), tick_label(y), fill=black, font=self.font, anchor="rm")
+        draw.rectangle([self.left, self.top, self.right, self.bottom], outline=black)
+        width = self.image.width
+        draw.text((width / 2, 15), title, fill=black, font=self.font, anchor="mm")
+        draw.text(((self.left + self.right) / 2, self.bottom + 30), x_label, fill=black, font=self.font, anchor="mt")
+        draw.text((8, self.top - 18), y_label, fill=black, font=self.font, anchor="lm")
+
+    def line(self, xs: np.ndarray, ys: np.ndarray, colour: tuple[int, int, int]) -> None:
+        points = [self.pixel(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(y)]
+        if len(points) > 1:
+            self.draw.line(points, fill=colour, width=2)
+        for px, py in points:
+            self.draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=colour)
+
+    def dots(self, xs: np.ndarray, ys: np.ndarray, colour: tuple[int, int, int]) -> None:
+        for x, y in zip(xs, ys, strict=True):
+            px, py = self.pixel(x, y)
+            self.draw.rectangle([px - 1, py - 1, px + 1, py + 1], fill=colour)
+
+    def legend(self, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
+        """Colour swatches and labels in the plot's top-right corner."""
+        row_height = 14
+        width = 16 + max(self.draw.textlength(label, font=self.font) for label, _ in entries) + 8
+        x0, y0 = self.right - width - 6, self.top + 6
+        self.draw.rectangle([x0, y0, x0 + width, y0 + row_height * len(entries) + 4], fill="white", outline="black")
+        for index, (label, colour) in enumerate(entries):
+            y = y0 + 4 + index * row_height
+            self.draw.rectangle([x0 + 4, y + 2, x0 + 12, y + 10], fill=colour)
+            self.draw.text((x0 + 16, y + 6), label, fill=(0, 0, 0), font=self.font, anchor="lm")
+
+    def save(self, path: str | Path) -> None:
+        save_pillow(self.image, path)
+
+
+def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
+    """metrics.csv as columns: step, train_loss, test_loss (float arrays)."""
+    try:
+        with open(path, newline="") as file:
+            rows = list(csv.DictReader(file))
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror}") from None
+    columns = ("step", "train_loss", "test_loss")
+    if not rows or any(column not in rows[0] for column in columns):
+        raise DataError(f"{path} holds no metrics rows (expected the columns {', '.join(columns)})")
+    try:
+        return {column: np.array([float(row[column]) for row in rows]) for column in columns}
+    except (TypeError, ValueError) as error:
+        raise DataError(f"{path} has a value that is not a number ({error})") from None
+
+
+def plot_curves(metrics_path: str | Path, png_path: str | Path) -> None:
+    """The training loss (mean since the previous row) and the test -ELBO against the step."""
+    metrics = read_metrics(metrics_path)
+    losses = np.concatenate([metrics["train_loss"], metrics["test_loss"]])
+    losses = losses[np.isfinite(losses)]
+    low, high = (float(losses.min()), float(losses.max())) if len(losses) else (0.0, 1.0)
+    axes = Axes((0.0, float(metrics["step"].max())), (low, high), title="loss curves",
+                x_label="step", y_label="loss (nats)")
+    axes.line(metrics["step"], metrics["train_loss"], TRAIN_COLOUR)
+    axes.line(metrics["step"], metrics["test_loss"], TEST_COLOUR)
+    axes.legend([("train loss", TRAIN_COLOUR), ("test -ELBO", TEST_COLOUR)])
+    axes.save(png_path)
+
+
+def plot_latent_scatter(model: VAE, images: np.ndarray, labels: np.ndarray, png_path: str | Path) -> None:
+    """The posterior means of ``images`` in a 2-D latent space, one colour per label, with a legend."""
+    given = labels if model.conditional else None
+    means = np.concatenate([model.encode(to_float(images[i:i + 1000], model.dtype),
+                                         None if given is None else given[i:i + 1000])[0]
+                            for i in range(0, len(images), 1000)])
+    axes = Axes((float(means[:, 0].min()), float(means[:, 0].max())),
+                (float(means[:, 1].min()), float(means[:, 1].max())),
+                title="posterior means of the test set", x_label="z[0]", y_label="z[1]", size=(640, 560))
+    for label in np.unique(labels):
+        chosen = labels == label
+        axes.dots(means[chosen, 0], means[chosen, 1], PALETTE[int(label) % len(PALETTE)])
+    axes.legend([(str(int(label)), PALETTE[int(label) % len(PALETTE)]) for label in np.unique(labels)])
+    axes.save(png_path)
+
+
+# -- image grids ----------------------------------------------------------------------------------------

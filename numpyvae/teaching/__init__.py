@@ -1,0 +1,2 @@
+"""Teaching: numerical gradient checks (``gradcheck``), the backward pass made visible (``explain``) and
+exercises with checks (``exercises``)."""

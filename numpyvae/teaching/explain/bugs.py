@@ -1,0 +1,104 @@
+"""Planted bugs for ``python -m numpyvae.explain --bug NAME``: one wrong line each, and where the check catches it.
+
+Each bug replaces one backward method (or one of the walk's two meeting points) for the length of a
+``with planted(name):`` block only, through ``unittest.mock.patch.object``, which puts the original back
+on the way out; the package's classes are never changed for good.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from unittest import mock
+
+import numpy as np
+
+from ...nn.layers import ELU, Dense, Dropout, Softplus, Tanh
+from ...nn.losses import VARIANCE_GUARD, BernoulliLogLikelihood, GaussianKL, _per_example
+from . import trace
+
+
+@dataclass(frozen=True)
+class Bug:
+    name: str
+    wrong_line: str      # what the bug computes, as a student might have written it
+    right_line: str      # what it should compute
+    owner: object        # the class or module whose attribute is replaced
+    attribute: str
+    replacement: Callable
+    first_failing_row: str  # where the walk's check catches it (for the tiny default network)
+
+
+def _kl_std(self, grad_out):
+    g = _per_example(grad_out, self.mean)
+    return g * self.mean, g * (self.std - 0.5 * self.std / (VARIANCE_GUARD + self.std * self.std))
+
+
+def _tanh(self, grad_out):
+    return grad_out * (1 - self.y)
+
+
+def _dropout_scale(self, grad_out):
+    return grad_out if self.scaled_mask is None else grad_out * (self.scaled_mask != 0)
+
+
+def _elu(self, grad_out):
+    return grad_out * (self.slope == 1)
+
+
+def _softplus(self, grad_out):
+    return grad_out * (1 - self.sigmoid)
+
+
+def _dense_bias(self, grad_out):
+    np.matmul(self.x.T, grad_out, out=self.grads["weight"])
+    np.mean(grad_out, axis=0, out=self.grads["bias"])
+    return grad_out @ self.params["weight"].T if self.input_grad else None
+
+
+_RIGHT_BERNOULLI_BACKWARD = BernoulliLogLikelihood.backward
+
+
+def _bernoulli_sign(self, grad_out):
+    return -_RIGHT_BERNOULLI_BACKWARD(self, grad_out)
+
+
+def _reparameterization_no_eps(grad_z, eps, kl_grad_mu, kl_grad_sigma):
+    return grad_z + kl_grad_mu, grad_z + kl_grad_sigma
+
+
+def _one_head(grad_h_from_mu, grad_h_from_sigma):
+    return grad_h_from_mu
+
+
+BUGS = {bug.name: bug for bug in [
+    Bug("kl-std", "dKL/dsigma = sigma - 0.5 sigma / (1e-8 + sigma^2)  (the 2 from d log(sigma^2) lost)",
+        "dKL/dsigma = sigma - sigma / (1e-8 + sigma^2)", GaussianKL, "backward", _kl_std, "sigma"),
+    Bug("tanh", "tanh'(a) = 1 - tanh(a)", "tanh'(a) = 1 - tanh(a)^2", Tanh, "backward", _tanh, "dec.a1"),
+    Bug("dropout-scale", "dy/dx = m  (the 1/rho of inverted dropout forgotten)", "dy/dx = m / rho", Dropout,
+        "backward", _dropout_scale, "dec.v2"),
+    Bug("elu", "ELU'(a) = 1 if a > 0 else 0  (ReLU's derivative)", "ELU'(a) = 1 if a > 0 else e^a", ELU,
+        "backward", _elu, "dec.a2"),
+    Bug("softplus", "softplus'(a) = sigmoid(-a)", "softplus'(a) = sigmoid(a)", Softplus, "backward", _softplus,
+        "a_sigma"),
+    Bug("dense-bias", "db = mean over the batch of dy", "db = sum over the batch of dy", Dense, "backward",
+        _dense_bias, "decoder.output.bias"),
+    Bug("bernoulli-sign", "d log p(x|z) / dlogits = xhat - x", "d log p(x|z) / dlogits = x - xhat",
+        BernoulliLogLikelihood, "backward", _bernoulli_sign, "logits"),
+    Bug("reparam-eps", "dsigma = dz + dKL/dsigma  (the eps of z = mu + sigma eps forgotten)",
+        "dsigma = dz * eps + dKL/dsigma", trace, "reparameterization_backward", _reparameterization_no_eps, "sigma"),
+    Bug("heads", "dh = dmu W_mu^T  (the std head's path forgotten)", "dh = dmu W_mu^T + da_sigma W_sigma^T", trace,
+        "trunk_backward", _one_head, "h"),
+]}
+
+
+@contextlib.contextmanager
+def planted(name: str | None) -> Iterator[Bug | None]:
+    """Within the block, the named bug replaces the right code; nothing is planted for ``None``."""
+    if name is None:
+        yield None
+        return
+    bug = BUGS[name]
+    with mock.patch.object(bug.owner, bug.attribute, bug.replacement):
+        yield bug
