@@ -242,7 +242,7 @@ DAMAGED = {
     "setting unknown": (rebuilt(settings_edit(lambda s: s["model"].update(depth=3))), "hold depth, unknown"),
     "setting of the wrong type": (rebuilt(settings_edit(lambda s: s["model"].update(latent_dim="3"))), "wrong type"),
     "unknown activation": (rebuilt(settings_edit(lambda s: s["model"].update(activations=["elu", "swish"]))),
-                           "unknown activation"),
+                           "--activations must be one of elu, tanh, relu, leaky_relu, sigmoid, softplus, got 'swish'"),
     "bad binarization": (rebuilt(settings_edit(lambda s: s.update(binarization="half"))), "bad binarization"),
     "settings for another shape": (rebuilt(settings_edit(lambda s: s["model"].update(latent_dim=4))),
                                    "has shape [3, 6], the model's settings need [4, 6]"),

@@ -1,6 +1,7 @@
 """The model family from the command line: flags, labels through the batcher, evaluation of -log p(x | y),
 the conditional pictures, and resuming."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ from numpyvae.errors import UsageError
 from numpyvae.evaluation import bounds as ev
 from numpyvae.formats.checkpoint import load_checkpoint, load_model
 from numpyvae.models.vae import VAE
-from numpyvae.training import build_parser, main
+from numpyvae.training import build_parser, from_namespace, main
 
 
 @pytest.fixture
@@ -34,10 +35,10 @@ def train(root, out, *flags):
     (["--objective", "iwae", "--kl", "sampled"], "--kl"),
     (["--kl", "sampled", "--model", "ae"], "--kl sampled"),
     (["--likelihood", "exact", "--reconstruction", "mse"], "--likelihood exact"),
-    (["--activations", "selu"], "unknown activation"),
+    (["--activations", "selu"], "--activations must be one of elu, tanh"),
     (["--activations", "elu", "tanh", "relu"], "3 activations for 2"),
     (["--hidden-dims", "8", "8", "--decoder-dims", "8", "--activations", "elu", "tanh"], "--decoder-activations"),
-    (["--decoder-dims", "0"], "decoder_dims"),
+    (["--decoder-dims", "0"], "--decoder-dims must be at least 1, got 0"),
 ])
 def test_flags_that_do_not_fit_are_one_line_usage_errors(flags, says, tmp_path, capsys):
     code = main(["--out", str(tmp_path / "run"), "--no-download", "--data-dir", str(tmp_path), *flags])
@@ -54,9 +55,9 @@ def test_help_documents_the_model_flags():
 
 
 def test_default_flags_build_the_seed_model():
-    from numpyvae.training.model_options import build_model
-    model = build_model(build_parser().parse_args([]))
-    assert model.config == VAE().config
+    config = from_namespace(build_parser().parse_args([]))
+    assert VAE(**dataclasses.asdict(config.model)).config == VAE().config
+    assert config.kept()["model"] == VAE().config  # what a checkpoint stores: the model's settings, once
 
 
 def test_three_layer_run_with_relu_and_comma_names(tiny_root, tmp_path):
@@ -67,7 +68,9 @@ def test_three_layer_run_with_relu_and_comma_names(tiny_root, tmp_path):
     assert model.config["activations"] == ["relu", "leaky_relu", "tanh"]
     assert model.config["decoder_activations"] == ["elu", "elu"]
     assert "encoder.fc3.weight" in model.params and "decoder.fc3.weight" not in model.params
-    assert checkpoint.config["run"]["activations"] == ["relu,leaky_relu,tanh"]
+    # each setting is stored once: the model's in "model", written out; none of them again in "run"
+    assert checkpoint.config["model"]["activations"] == ["relu", "leaky_relu", "tanh"]
+    assert not set(checkpoint.config["run"]) & set(checkpoint.config["model"])
 
 
 def test_conditional_run_writes_its_pictures_and_bounds_log_p_x_given_y(tiny_root, tmp_path, capsys):

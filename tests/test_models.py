@@ -123,7 +123,7 @@ def test_bad_architectures_are_refused(kwargs, says):
 
 @pytest.mark.parametrize("kwargs, says", [
     (dict(objective="vi"), "objective"), (dict(kl="mc"), "kl"), (dict(likelihood="soft"), "likelihood"),
-    (dict(likelihood="exact", reconstruction="mse"), "bernoulli"), (dict(k=0), "k at least 1"),
+    (dict(likelihood="exact", reconstruction="mse"), "bernoulli"), (dict(k=0), "--k must be at least 1"),
     (dict(objective="iwae", variational=False), "posterior"),
 ])
 def test_bad_options_are_refused(kwargs, says):

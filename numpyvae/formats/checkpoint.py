@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
+from ..models.config import read_model_config
 from ..models.vae import VAE
 
 FORMAT = "numpyvae-checkpoint"
@@ -113,6 +114,10 @@ def restore_params(model: VAE, params: dict[str, np.ndarray], source: str | os.P
 def load_model(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
     """The model saved in a checkpoint, rebuilt from its config with its trained parameters."""
     checkpoint = load_checkpoint(path)
-    model = VAE(**checkpoint.config["model"])
+    try:
+        config = read_model_config(checkpoint.config["model"], str(path))
+    except ValueError as error:
+        raise CheckpointError(f"{path} holds model settings numpyvae refuses: {error}") from None
+    model = VAE(**config)
     restore_params(model, checkpoint.params, path)
     return model, checkpoint

@@ -29,9 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
-from ..models.architecture import resolve
+from ..models.config import read_model_config
 from ..models.vae import VAE
-from ..nn.layers import ACTIVATIONS
 from . import safetensors as safetensors_format
 from .checkpoint import Checkpoint
 from .checkpoint import load_model as load_checkpoint_model
@@ -40,55 +39,14 @@ FORMAT = "numpyvae-safetensors"
 VERSION = "1"
 ZIP_MAGIC = b"PK\x03\x04"  # every .npz checkpoint starts with a zip entry
 FLOAT_DTYPES = {"float32": "F32", "float64": "F64"}
-# each setting of a model config: its JSON type(s), and whether a config without it is complete
-SETTINGS = {"input_dim": (int, True), "hidden_dims": (list, True), "latent_dim": (int, True),
-            "keep_prob": ((int, float), True), "dtype": (str, True), "variational": (bool, True),
-            "reconstruction": (str, True), "decoder_dims": (list, False), "activations": (list, False),
-            "decoder_activations": (list, False), "num_classes": (int, False), "likelihood": (str, False),
-            "objective": (str, False), "k": (int, False), "kl": (str, False)}
-# what a config written before these settings existed means by leaving them out
-LATER_DEFAULTS = {"num_classes": 0, "likelihood": "clipped", "objective": "elbo", "k": 1, "kl": "analytic"}
-
-
-def full_config(config: dict) -> dict:
-    """A model config with every setting written out: the architecture's defaults (architecture.resolve:
-    decoder_dims mirror hidden_dims, the seed's elu-then-tanh activations) and those of the settings an older
-    config predates. ValueError for widths and activations that do not go together."""
-    shape = resolve(config["hidden_dims"], config.get("decoder_dims"), config.get("activations"),
-                    config.get("decoder_activations"))
-    full = {**config, "hidden_dims": shape.hidden_dims, "decoder_dims": shape.decoder_dims,
-            "activations": shape.activations, "decoder_activations": shape.decoder_activations}
-    for name, value in LATER_DEFAULTS.items():
-        full.setdefault(name, value)
-    return full
-
-
-def check_config(config, source) -> dict:
-    """The model config of an exported file, every setting's type checked; CheckpointError otherwise."""
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{source}: the model settings are not a JSON object")
-    unknown = sorted(set(config) - set(SETTINGS))
-    missing = sorted(name for name, (_, needed) in SETTINGS.items() if needed and name not in config)
-    if unknown or missing:
-        raise CheckpointError(f"{source}: the model settings " + (f"lack {', '.join(missing)}" if missing else
-                              f"hold {', '.join(unknown)}, unknown to this numpyvae (a newer one wrote it?)"))
-    for name, value in config.items():
-        kind = SETTINGS[name][0]
-        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
-            raise CheckpointError(f"{source}: the model setting {name} = {value!r} has the wrong type")
-        if kind is list and not all(isinstance(item, int if name.endswith("dims") else str)
-                                    and not isinstance(item, bool) for item in value):
-            raise CheckpointError(f"{source}: the model setting {name} = {value!r} is not a list of "
-                                  + ("integers" if name.endswith("dims") else "activation names"))
-    if config["dtype"] not in FLOAT_DTYPES:
-        raise CheckpointError(f"{source}: dtype {config['dtype']!r} is not float32 or float64")
-    names = [*config.get("activations", []), *config.get("decoder_activations", [])]
-    if any(name not in ACTIVATIONS for name in names):
-        raise CheckpointError(f"{source}: unknown activation among {names}; numpyvae knows {', '.join(ACTIVATIONS)}")
-    sizes = [config["input_dim"], config["latent_dim"], *config["hidden_dims"], *config.get("decoder_dims", [1])]
-    if min(sizes) < 1 or not config["hidden_dims"] or config.get("decoder_dims") == []:
-        raise CheckpointError(f"{source}: the model settings give a layer no units")
-    return config
+def model_settings(config, source) -> dict:
+    """A stored model configuration, read strictly and checked (models.config.ModelConfig), with every setting
+    written out: the architecture's defaults, and the defaults of the settings an older file predates.
+    CheckpointError, naming ``source``, for anything else."""
+    try:
+        return read_model_config(config, str(source))
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{source} holds model settings numpyvae refuses: {error}") from None
 
 
 def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
@@ -110,10 +68,7 @@ def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 def check_tensors(tensors: dict[str, np.ndarray], config: dict, source) -> None:
     """Every tensor the settings call for, in the settings' dtype and shape, and no other; checked before
     the model is built, so settings that do not fit the file never size an allocation."""
-    try:
-        shapes = expected_shapes(full_config(config))
-    except ValueError as error:
-        raise CheckpointError(f"{source}: {error}") from None
+    shapes = expected_shapes(config)
     extra, missing = sorted(set(tensors) - set(shapes)), sorted(set(shapes) - set(tensors))
     if extra or missing:
         raise CheckpointError(f"{source}: " + (f"tensor {missing[0]} is missing" if missing
@@ -130,11 +85,8 @@ def check_tensors(tensors: dict[str, np.ndarray], config: dict, source) -> None:
 
 
 def build_model(config: dict, source) -> VAE:
-    """``VAE(**config)``, with whatever the VAE refuses as CheckpointError."""
-    try:
-        return VAE(**config)
-    except (ValueError, TypeError) as error:
-        raise CheckpointError(f"{source} holds model settings numpyvae refuses: {error}") from None
+    """``VAE(**config)`` for a configuration ``model_settings`` has checked."""
+    return VAE(**config)
 
 
 # -- export -----------------------------------------------------------------------------------------
@@ -142,7 +94,7 @@ def build_model(config: dict, source) -> VAE:
 def metadata_of(model: VAE, run: dict | None = None, step: int | None = None) -> dict[str, str]:
     """The ``__metadata__`` of an export: the tag, the version and the settings as one JSON string."""
     run = run or {}
-    settings = {"model": full_config(model.config), "binarization": run.get("binarize", "none"),
+    settings = {"model": model.config, "binarization": run.get("binarize", "none"),
                 "dataset": run.get("dataset", "mnist"), "step": step}
     return {"numpyvae_format": FORMAT, "numpyvae_version": VERSION,
             "numpyvae_config": json.dumps(settings, allow_nan=False)}
@@ -178,7 +130,7 @@ def read_settings(metadata: dict[str, str], source) -> dict:
     if settings["binarization"] not in ("none", "static", "dynamic") or not isinstance(settings["dataset"], str) \
             or not (settings["step"] is None or type(settings["step"]) is int):
         raise CheckpointError(f"{source}: numpyvae_config has a bad binarization, dataset or step")
-    check_config(settings["model"], source)
+    settings["model"] = model_settings(settings["model"], source)
     return settings
 
 

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..config import to_dict, validate
 from ..nn.layers import ACTIVATIONS, Concat, Dense, Dropout, Sequential, Softplus, sigmoid
 from ..nn.losses import (
-    LIKELIHOODS,
     RECONSTRUCTIONS,
     ExactBernoulliLogLikelihood,
     GaussianKL,
@@ -47,11 +47,18 @@ from ..nn.losses import (
     StandardNormalLogDensity,
     clipped_sigmoid,
 )
-from .architecture import resolve
+from .config import ModelConfig
 
 STD_FLOOR = 1e-6  # the seed's z_std = 1e-6 + softplus(.), so the posterior never collapses to a point
-OBJECTIVES = ("elbo", "iwae")
-KL_ESTIMATORS = ("analytic", "sampled")
+
+
+def _ints(widths) -> list[int] | None:
+    return None if widths is None else [int(width) for width in widths]
+
+
+def _names(names) -> list[str] | None:
+    """Activation names: one for all layers (a string) or a list of them."""
+    return None if names is None else [names] if isinstance(names, str) else [str(name) for name in names]
 
 
 class VAE:
@@ -68,25 +75,15 @@ class VAE:
                  kl_weight: float = 1.0, decoder_dims=None, activations=None, decoder_activations=None,
                  num_classes: int = 0, objective: str = "elbo", k: int = 1, kl: str = "analytic",
                  likelihood: str = "clipped") -> None:
-        for name, value, choices in (("reconstruction", reconstruction, RECONSTRUCTIONS),
-                                     ("objective", objective, OBJECTIVES), ("kl", kl, KL_ESTIMATORS),
-                                     ("likelihood", likelihood, LIKELIHOODS)):
-            if value not in choices:
-                raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-        if likelihood == "exact" and reconstruction != "bernoulli":
-            raise ValueError("likelihood='exact' is the Bernoulli likelihood without its clip; "
-                             "it needs reconstruction='bernoulli'")
-        if int(num_classes) < 0 or int(k) < 1:
-            raise ValueError(f"num_classes must be 0 (unconditional) or more and k at least 1, got {num_classes}, {k}")
-        if objective == "iwae" and not variational:
-            raise ValueError("the IWAE objective needs a posterior to sample: variational=True")
-        shape = resolve(hidden_dims, decoder_dims, activations, decoder_activations)
+        # one place checks every setting (models.config.ModelConfig): a SettingError, which is a ValueError
+        config = validate(ModelConfig(
+            input_dim=int(input_dim), hidden_dims=_ints(hidden_dims), latent_dim=int(latent_dim),
+            keep_prob=float(keep_prob), dtype=np.dtype(dtype).name, variational=bool(variational),
+            reconstruction=reconstruction, kl_weight=float(kl_weight), decoder_dims=_ints(decoder_dims),
+            activations=_names(activations), decoder_activations=_names(decoder_activations),
+            num_classes=int(num_classes), objective=objective, k=int(k), kl=kl, likelihood=likelihood)).resolved()
         # everything needed to build the same architecture again: VAE(**model.config)
-        self.config = dict(input_dim=input_dim, hidden_dims=shape.hidden_dims, latent_dim=latent_dim,
-                           keep_prob=keep_prob, dtype=np.dtype(dtype).name, variational=variational,
-                           reconstruction=reconstruction, decoder_dims=shape.decoder_dims,
-                           activations=shape.activations, decoder_activations=shape.decoder_activations,
-                           num_classes=int(num_classes), objective=objective, k=int(k), kl=kl, likelihood=likelihood)
+        self.config = to_dict(config)
         self.variational, self.kl_weight = variational, kl_weight
         self.num_classes, self.objective, self.k, self.kl_estimator = int(num_classes), objective, int(k), kl
         self.dtype = np.dtype(dtype)
@@ -108,13 +105,13 @@ class VAE:
             return layers
 
         # the first layer's input is data (and the label): nobody needs its gradient
-        self.encoder = Sequential(*hidden_stack("encoder", input_dim + self.num_classes, shape.hidden_dims,
-                                                shape.activations, input_grad=False))
-        self.mean_head = dense("encoder.mean", shape.hidden_dims[-1], latent_dim)
-        self.std_head = Sequential(dense("encoder.std", shape.hidden_dims[-1], latent_dim), Softplus())
-        self.decoder = Sequential(*hidden_stack("decoder", latent_dim + self.num_classes, shape.decoder_dims,
-                                                shape.decoder_activations),
-                                  dense("decoder.output", shape.decoder_dims[-1], input_dim))
+        self.encoder = Sequential(*hidden_stack("encoder", input_dim + self.num_classes, config.hidden_dims,
+                                                config.activations, input_grad=False))
+        self.mean_head = dense("encoder.mean", config.hidden_dims[-1], latent_dim)
+        self.std_head = Sequential(dense("encoder.std", config.hidden_dims[-1], latent_dim), Softplus())
+        self.decoder = Sequential(*hidden_stack("decoder", latent_dim + self.num_classes, config.decoder_dims,
+                                                config.decoder_activations),
+                                  dense("decoder.output", config.decoder_dims[-1], input_dim))
         self.input_concat, self.latent_concat = Concat(), Concat()  # used by the conditional model only
         exact = likelihood == "exact"
         self.reconstruction = ExactBernoulliLogLikelihood() if exact else RECONSTRUCTIONS[reconstruction]()

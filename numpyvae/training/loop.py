@@ -9,6 +9,7 @@ writes the seed's images; at the end it reports the test-set -ELBO and leaves a 
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import time
@@ -24,30 +25,33 @@ from ..formats.atomic import missing_folders, prepare_folder, remove_empty_folde
 from ..formats.checkpoint import save_checkpoint
 from ..nn.optim import clip_by_global_norm
 from ..pictures import write_all
-from . import protocol
-from .model_options import labels_if_conditional
-from .options import build_parser, kl_weight_at, validate
+from .config import PRESETS, TrainConfig, build_parser, from_namespace, preset_of
+from .data import data_protocol, prepare_data
 from .report import Reporter
 from .state import CHECKPOINT_NAME, Run, StopRequest, check_finite, load_resumed, new_run_folder, start_run
+from .stopping import track_validation, use_best_weights
 
 
-def train(args: argparse.Namespace, given: set[str] = frozenset()) -> dict:
+def train(config: TrainConfig, given: set[str] = frozenset()) -> dict:
     """Run the training loop, then the final evaluation; returns a summary (test loss, wall time, folder).
 
-    ``given`` names the flags set on the command line, which a resumed run checks against its checkpoint.
+    ``given`` names the settings set on the command line (or by a preset), which a resumed run checks against
+    its checkpoint.
     """
     started = time.perf_counter()
-    validate(args)
-    saved = load_resumed(args, given)  # before the data: a bad checkpoint should not wait for a download
+    config.validate()
+    config, saved = load_resumed(config, given)  # before the data: a bad checkpoint should not wait for a download
+    options = config.options
     # the run's folder, checked before the data too: a folder that cannot be written fails at once
-    out = Path(args.out) if args.out else (Path(args.resume).parent if saved else new_run_folder(args.dataset))
+    out = Path(options.out) if options.out else (Path(options.resume).parent if saved
+                                                 else new_run_folder(config.data.dataset))
     made = missing_folders(out)
-    args.out = str(prepare_folder(out, "--out"))
+    out = prepare_folder(out, "--out")
     try:
-        dataset = load_dataset(args.dataset, args.data_dir, download=not args.no_download,
-                               progress=not args.no_progress)
-        dataset, validation = protocol.prepare_data(dataset, args)
-        run = start_run(args, saved, dataset.train_images, dataset.train_labels)
+        dataset = load_dataset(config.data.dataset, options.data_dir, download=not options.no_download,
+                               progress=not options.no_progress)
+        dataset, validation = prepare_data(dataset, config.data)
+        run = start_run(config, saved, out, dataset.train_images, dataset.train_labels)
     except BaseException:  # bad data or an interrupted download: no empty run folder is left behind
         remove_empty_folders(made)
         raise
@@ -58,14 +62,14 @@ def train(args: argparse.Namespace, given: set[str] = frozenset()) -> dict:
 def run_steps(run: Run, reporter: Reporter) -> str | None:
     """Train up to ``run.total_steps``, reporting and checkpointing on schedule; the name of the signal that
     stopped it early, if any. The checkpoint on disk is up to date when it returns."""
-    args, model, optimizer = run.args, run.model, run.optimizer
+    options, model, optimizer = run.config.options, run.model, run.optimizer
     checkpoint_path = run.out / CHECKPOINT_NAME
     loss_sum, loss_count = 0.0, 0
-    progress = tqdm(total=run.total_steps, initial=run.step, disable=args.no_progress, unit="step",
+    progress = tqdm(total=run.total_steps, initial=run.step, disable=options.no_progress, unit="step",
                     dynamic_ncols=True, desc="training")
     with StopRequest() as stop:
         while run.step < run.total_steps and stop.signal_name is None and not run.stopping.stopped:
-            model.kl_weight = kl_weight_at(run.step + 1, args)
+            model.kl_weight = run.kl_weight_at(run.step + 1)
             optimizer.lr = run.schedule(run.step)
             batch = run.binarizer(run.batcher.next_batch())
             with np.errstate(all="ignore"):  # check_finite reports a blow-up better than NumPy's warnings
@@ -74,8 +78,8 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
                 model.backward()
                 run.step_seconds += time.perf_counter() - started
             check_finite(model, loss, run.step + 1, checkpoint_path)
-            if args.clip_grad is not None:
-                clip_by_global_norm(model.grads, args.clip_grad)
+            if run.config.optimizer.clip_grad is not None:
+                clip_by_global_norm(model.grads, run.config.optimizer.clip_grad)
             started = time.perf_counter()
             optimizer.step(model.grads)
             run.step_seconds += time.perf_counter() - started
@@ -84,19 +88,19 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
             progress.update()
             if run.step % 50 == 0:
                 progress.set_postfix(loss=f"{loss:.2f}", refresh=False)
-            if run.step % args.log_every == 0 or run.step == run.total_steps:
+            if run.step % options.log_every == 0 or run.step == run.total_steps:
                 train_loss = loss_sum / loss_count
                 test_loss = reporter.report(run.step, train_loss)
                 progress.write(f"step: {run.step} loss: {train_loss:.4f} test: {test_loss:.4f}"
-                               + protocol.track_validation(run, reporter.validation_loss))
+                               + track_validation(run, reporter.validation_loss))
                 loss_sum, loss_count = 0.0, 0
-            if run.step % args.checkpoint_every == 0:
+            if run.step % options.checkpoint_every == 0:
                 save_checkpoint(checkpoint_path, run.checkpoint())
     progress.close()
     save_checkpoint(checkpoint_path, run.checkpoint())
     if stop.signal_name is not None:
         print(f"stopped by {stop.signal_name} after step {run.step}; checkpoint saved; resume with:\n"
-              f"  python train.py --resume {checkpoint_path}", file=sys.stderr)
+              f"  python train.py --resume {shlex.quote(str(checkpoint_path))}", file=sys.stderr)
     return stop.signal_name
 
 
@@ -107,14 +111,15 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     """
     started = time.perf_counter()
     model = run.model
-    weights = protocol.use_best_weights(run)
-    results = evaluate(model, dataset.test_images, k=0 if stopped_by else run.args.eval_k, seed=0,
-                       progress=not run.args.no_progress, labels=labels_if_conditional(model, dataset.test_labels),
-                       workers=run.args.eval_workers)
-    results.update(protocol.data_protocol(run.args), weights=weights)
+    options = run.config.options
+    weights = use_best_weights(run)
+    results = evaluate(model, dataset.test_images, k=0 if stopped_by else options.eval_k, seed=0,
+                       progress=not options.no_progress, labels=dataset.test_labels if model.conditional else None,
+                       workers=options.eval_workers)
+    results.update(data_protocol(run.config.data), weights=weights)
     write_json(run.out / "evaluation.json", results)
     if not stopped_by:
-        write_all(model, dataset, run.out, metrics=run.out / "metrics.csv", seed=run.args.seed)
+        write_all(model, dataset, run.out, metrics=run.out / "metrics.csv", seed=run.config.run.seed)
     test_loss = results["negative_elbo"] if model.variational else results["reconstruction"]
     evaluation_seconds = time.perf_counter() - started  # the final evaluation and pictures; the rest is the data
     # (loaded or fetched) and the training with its reports and checkpoints
@@ -135,14 +140,16 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    protocol.apply_preset(parser, sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(preset_of(argv))
 
     def train_command(args: argparse.Namespace) -> int:
         given = given_flags(parser, argv)
         if args.preset:  # the preset's values count as given: a resumed run checks them like flags
-            given |= set(protocol.PRESETS[args.preset])
-        stopped_by = train(args, given)["stopped_by"]
+            if "steps" in given and "epochs" not in given:
+                args.epochs = None  # --steps beside a preset replaces its --epochs
+            given |= set(PRESETS[args.preset]) - ({"epochs"} if "steps" in given else set())
+        stopped_by = train(from_namespace(args), given)["stopped_by"]
         return 128 + signal.Signals[stopped_by].value if stopped_by else 0  # the shell's convention
 
     return run(train_command, parser, argv)

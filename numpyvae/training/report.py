@@ -9,7 +9,6 @@ import numpy as np
 from ..data import to_float
 from ..evaluation.bounds import negative_elbo
 from ..formats.png import save_grid, save_image
-from .model_options import labels_if_conditional
 from .state import Run
 
 TEST_IMAGE = 6  # the seed's input.png is test image 6
@@ -24,12 +23,12 @@ class Reporter:
         self.run, self.test_images = run, test_images
         self.validation, self.validation_loss = validation, None
         model = run.model
-        self.test_labels = labels_if_conditional(model, test_labels)  # a conditional model's images and samples
+        self.test_labels = test_labels if model.conditional else None  # a conditional model's images and samples
         self.first_labels = None if self.test_labels is None else self.test_labels[:GRID]
         self.prior_labels = np.arange(GRID) % model.num_classes if model.conditional else None  # 0..9 in turn
         self.first_images = to_float(test_images[:GRID], model.dtype)  # test image 6 among them
         # the same prior draws at every report, so the pictures show the model changing, not the noise
-        self.prior_z = np.random.default_rng(run.args.seed + 1).standard_normal(
+        self.prior_z = np.random.default_rng(run.config.run.seed + 1).standard_normal(
             (GRID, model.config["latent_dim"])).astype(model.dtype)
         save_image(self.first_images[TEST_IMAGE], run.out / "input.png")
         save_grid(self.first_images, run.out / "input_grid.png", columns=8)
@@ -50,7 +49,7 @@ class Reporter:
         row = [step, f"{train_loss:.4f}", f"{test_loss:.4f}"]
         if self.validation is not None:
             images, labels = self.validation
-            self.validation_loss = negative_elbo(model, images, labels=labels_if_conditional(model, labels))
+            self.validation_loss = negative_elbo(model, images, labels=labels if model.conditional else None)
             row.append(f"{self.validation_loss:.4f}")
         with open(self.metrics, "a", newline="") as file:
             csv.writer(file).writerow(row)

@@ -1,12 +1,13 @@
 """A training run's state: what it holds (``Run``), how it starts new or from a checkpoint, how it stops.
 
-A run is its model, optimizer, data order, step counter and loop state (schedule, early stopping, the
-binarization generator); ``Run.checkpoint`` saves all of it and ``start_run`` restores it bit for bit.
+A run is its configuration, model, optimizer, data order, step counter and loop state (schedule, early
+stopping, the binarization generator); ``Run.checkpoint`` saves all of it and ``start_run`` restores it bit for
+bit. A checkpoint keeps the run's settings (``TrainConfig.kept``); ``load_resumed`` takes them back.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import math
 import signal
 import time
@@ -15,16 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import SettingError
 from ..data import MiniBatcher
 from ..data.binarization import BatchBinarizer
 from ..errors import CheckpointError, NumericalError, UsageError
 from ..formats.checkpoint import Checkpoint, load_checkpoint, restore_params
 from ..models.vae import VAE
-from ..nn.optim import Optimizer, global_norm
+from ..nn.optim import SGD, Adam, Optimizer, global_norm
 from ..nn.schedules import Schedule
-from . import protocol
-from .model_options import build_model, labels_if_conditional
-from .options import DEFAULT_STEPS, LATER_SETTINGS, RUN_SETTINGS, make_optimizer, shown, validate
+from .config import DEFAULT_STEPS, KEPT, TrainConfig, contradictions, kept_from_dict
 
 CHECKPOINT_NAME = "checkpoint.npz"
 
@@ -69,29 +69,52 @@ class StopRequest:
 
 
 @dataclass
+class EarlyStopping:
+    """The validation record: the best -ELBO so far, its step, and the reports since it improved."""
+
+    patience: int = 0
+    best: float | None = None
+    best_step: int | None = None
+    since_best: int = 0
+
+    @property
+    def stopped(self) -> bool:
+        return self.patience > 0 and self.since_best >= self.patience
+
+    def update(self, value: float, step: int) -> bool:
+        """Record a validation -ELBO; True when it is the best so far."""
+        if self.best is None or value < self.best:
+            self.best, self.best_step, self.since_best = value, step, 0
+            return True
+        self.since_best += 1
+        return False
+
+    def state_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+
+@dataclass
 class Run:
     """Everything a training run holds: restored from a checkpoint or made new."""
 
-    args: argparse.Namespace
+    config: TrainConfig
     model: VAE
     optimizer: Optimizer
     batcher: MiniBatcher
     step: int
     total_steps: int
     out: Path
-    binarizer: BatchBinarizer | None = None
-    schedule: Schedule | None = None
-    stopping: protocol.EarlyStopping | None = None
+    binarizer: BatchBinarizer
+    schedule: Schedule
+    stopping: EarlyStopping
     # the seconds this session spent inside the training steps themselves (loss, backward, update), which
     # summary.json sets beside the wall time: the rest is the loop's own cost (data, checks, reports, files)
     step_seconds: float = 0.0
 
     def checkpoint(self) -> Checkpoint:
-        settings = {key: getattr(self.args, key) for key in RUN_SETTINGS}
-        return Checkpoint(config={"model": self.model.config, "run": settings, "total_steps": self.total_steps,
-                                  "state": self.loop_state()},
-                          step=self.step,
-                          rng_state=self.model.rng.bit_generator.state, params=self.model.params,
+        return Checkpoint(config={**self.config.kept(), "total_steps": self.total_steps, "state": self.loop_state()},
+                          step=self.step, rng_state=self.model.rng.bit_generator.state, params=self.model.params,
                           optimizer=self.optimizer.state_dict(), batcher=self.batcher.state_dict())
 
     def loop_state(self) -> dict:
@@ -100,62 +123,83 @@ class Run:
         return {"schedule": self.schedule.state_dict(), "early_stopping": self.stopping.state_dict(),
                 "binarizer_rng": self.binarizer.state_dict()}
 
+    def kl_weight_at(self, step: int) -> float:
+        """The KL weight of training step ``step`` (1-based): annealed linearly over --kl-warmup steps."""
+        warmup = self.config.schedule.kl_warmup
+        return self.config.model.kl_weight * (min(1.0, step / warmup) if warmup else 1.0)
 
-def load_resumed(args: argparse.Namespace, given: set[str] = frozenset()) -> Checkpoint | None:
-    """The --resume checkpoint, its run settings copied into ``args``.
 
-    A flag in ``given`` (set on the command line) that contradicts a setting of the checkpoint is a UsageError:
-    the run's settings cannot change on resume, and silently ignoring the flag would mislead. Only the flags
-    outside RUN_SETTINGS (--steps, --log-every, --out, --eval-k, ...) may change.
+def load_resumed(config: TrainConfig, given: set[str] = frozenset()) -> tuple[TrainConfig, Checkpoint | None]:
+    """The configuration to run with, and the --resume checkpoint if there is one.
+
+    A resumed run takes its kept settings from the checkpoint; a flag in ``given`` (set on the command line or
+    by a preset) that contradicts one of them is a UsageError: the run's settings cannot change on resume, and
+    silently ignoring the flag would mislead. Only the Options (--steps, --log-every, --out, --eval-k, ...)
+    may change.
     """
-    if not args.resume:
-        return None
-    saved = load_checkpoint(args.resume)
-    settings = saved.config.get("run")
-    if not isinstance(settings, dict) or not set(settings) <= set(RUN_SETTINGS):
-        raise CheckpointError(f"{args.resume} holds no training run's settings; it cannot be resumed")
-    settings = {**LATER_SETTINGS, **settings}  # a checkpoint written before these settings ran with their defaults
-    for key, value in settings.items():
-        if key in given and getattr(args, key) != value:
-            flag = "--" + key.replace("_", "-")
-            raise UsageError(f"{flag} {shown(getattr(args, key))} contradicts the checkpoint's {shown(value)} "
-                             f"({args.resume}); a run's settings cannot change on resume: drop {flag}, or start "
-                             "a new run")
-    vars(args).update(settings)
-    if args.steps is None and args.epochs is None:  # no new target given: carry on to the run's own
-        args.steps = saved.config.get("total_steps")
+    if not config.options.resume:
+        return config, None
+    path = config.options.resume
+    saved = load_checkpoint(path)
     try:
-        validate(args)
-    except (UsageError, TypeError) as error:
-        raise CheckpointError(f"{args.resume} holds invalid run settings ({error})") from None
-    return saved
+        sections = kept_from_dict(saved.config["model"], saved.config.get("run"), str(path))
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{path} holds no valid training run's settings ({error}); it cannot be resumed") \
+            from None
+    problem = contradictions(config, sections, given)
+    if problem:
+        raise UsageError(f"{problem} ({path})")
+    options = config.options
+    if options.steps is None and options.epochs is None:  # no new target given: carry on to the run's own
+        options = dataclasses.replace(options, steps=saved.config.get("total_steps"))
+    try:
+        resumed = dataclasses.replace(config, **sections, options=options).validate()
+    except (SettingError, TypeError) as error:
+        raise CheckpointError(f"{path} holds invalid run settings ({error})") from None
+    return resumed, saved
 
 
-def start_run(args: argparse.Namespace, saved: Checkpoint | None, train_images: np.ndarray,
+def make_optimizer(config: TrainConfig, params: dict[str, np.ndarray]) -> Optimizer:
+    settings = config.optimizer
+    if settings.optimizer == "adam":
+        return Adam(params, lr=settings.lr)
+    return SGD(params, lr=settings.lr, momentum=settings.momentum, nesterov=settings.nesterov)
+
+
+def make_schedule(config: TrainConfig, total_steps: int) -> Schedule:
+    """The schedule of a new run; the cosine horizon is fixed now (the run's total steps unless given)."""
+    s = config.schedule
+    return Schedule(s.lr_schedule, lr=config.optimizer.lr, warmup=s.lr_warmup, gamma=s.lr_gamma, every=s.lr_every,
+                    horizon=s.lr_horizon or total_steps, lr_min=s.lr_min)
+
+
+def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_images: np.ndarray,
               train_labels: np.ndarray | None = None) -> Run:
-    """A new run from the flags, or the saved one continued when ``saved`` is given."""
-    model = build_model(args)
-    optimizer = make_optimizer(args, model.params)
-    if args.batch_size > len(train_images):
-        raise UsageError(f"--batch-size {args.batch_size} is larger than the {len(train_images)} training images")
-    batcher = MiniBatcher(train_images, args.batch_size, model.rng, model.dtype,
-                          labels=labels_if_conditional(model, train_labels), num_classes=model.num_classes)
-    out = Path(args.out)
-    if args.epochs:
-        total_steps = round(args.epochs * batcher.steps_per_epoch)
+    """A new run from the configuration, or the saved one continued when ``saved`` is given."""
+    config = dataclasses.replace(config, model=config.model_for(train_images.shape[1]))
+    model = VAE(**dataclasses.asdict(config.model), seed=config.run.seed)
+    optimizer = make_optimizer(config, model.params)
+    batch_size = config.data.batch_size
+    if batch_size > len(train_images):
+        raise UsageError(f"--batch-size {batch_size} is larger than the {len(train_images)} training images")
+    batcher = MiniBatcher(train_images, batch_size, model.rng, model.dtype,
+                          labels=train_labels if model.conditional else None, num_classes=model.num_classes)
+    options = config.options
+    if options.epochs:
+        total_steps = round(options.epochs * batcher.steps_per_epoch)
     else:
-        total_steps = args.steps if args.steps is not None else DEFAULT_STEPS
-    run = Run(args, model, optimizer, batcher, step=0, total_steps=total_steps, out=out,
-              binarizer=BatchBinarizer(args.binarize, args.seed), schedule=protocol.make_schedule(args, total_steps),
-              stopping=protocol.EarlyStopping(args.early_stopping))
+        total_steps = options.steps if options.steps is not None else DEFAULT_STEPS
+    run = Run(config, model, optimizer, batcher, step=0, total_steps=total_steps, out=out,
+              binarizer=BatchBinarizer(config.data.binarize, config.run.seed),
+              schedule=make_schedule(config, total_steps), stopping=EarlyStopping(config.run.early_stopping))
     if saved is not None:
-        restore(run, saved, args.resume)
-        protocol.restore_loop_state(run, saved.config.get("state"), args.resume)
+        restore(run, saved, options.resume)
     return run
 
 
 def restore(run: Run, saved: Checkpoint, path: str) -> None:
-    """Put the saved weights, optimizer state, data order, generator state and step into ``run``."""
+    """Put the saved weights, optimizer state, data order, generator state, step and loop state into ``run``;
+    a checkpoint written before the loop state existed keeps the new run's (the settings it ran with)."""
     restore_params(run.model, saved.params, path)
     try:
         run.optimizer.load_state_dict(saved.optimizer)
@@ -165,3 +209,16 @@ def restore(run: Run, saved: Checkpoint, path: str) -> None:
         raise CheckpointError(f"{path} does not match this run's optimizer or data ({error}); "
                               "start a new run or resume with the data it was trained on") from None
     run.step = saved.step
+    state = saved.config.get("state")
+    if state is None:
+        return
+    try:
+        run.schedule = Schedule.from_state_dict(state["schedule"])
+        run.stopping = EarlyStopping(**state["early_stopping"])
+        run.binarizer.load_state_dict(state["binarizer_rng"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path} holds a damaged training-loop state ({error})") from None
+
+
+__all__ = ["CHECKPOINT_NAME", "KEPT", "EarlyStopping", "Run", "StopRequest", "check_finite", "load_resumed",
+           "make_optimizer", "make_schedule", "new_run_folder", "restore", "start_run"]
