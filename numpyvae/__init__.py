@@ -1,23 +1,40 @@
-"""numpyvae: a variational autoencoder in NumPy, every gradient written by hand and checked."""
+"""numpyvae: a variational autoencoder in NumPy, every gradient written by hand and checked.
 
-from .errors import CheckpointError, DataError, NumericalError, NumpyvaeError, UsageError
-from .formats.modelfile import load_model
-from .models.vae import VAE
-from .nn.layers import ELU, Concat, Dense, Dropout, Layer, LeakyReLU, ReLU, Sequential, Sigmoid, Softplus, Tanh
-from .nn.losses import (
-    BernoulliLogLikelihood,
-    ExactBernoulliLogLikelihood,
-    GaussianKL,
-    ImportanceWeightedBound,
-    SampledKL,
-)
-from .nn.optim import SGD, Adam
+The names below are loaded when first used, so that ``python -m numpyvae.<command>`` starts with nothing
+heavy imported: its Ctrl-C handler is in place from the first moment (numpyvae.signals).
+"""
+
+import importlib
+import sys
+
+from . import signals as _signals
+
+if sys.argv[:1] == ["-m"]:  # python -m numpyvae.<command>, while the package is imported first
+    _signals.quiet_start_up()
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Adam", "BernoulliLogLikelihood", "CheckpointError", "DataError", "Dense", "Dropout", "ELU",
-    "GaussianKL", "Layer", "NumericalError", "NumpyvaeError", "SGD", "Sequential", "Sigmoid",
-    "Softplus", "Tanh", "UsageError", "VAE", "load_model",
-    "Concat", "ExactBernoulliLogLikelihood", "ImportanceWeightedBound", "LeakyReLU", "ReLU", "SampledKL",
-]
+_EXPORTS = {
+    "errors": ["CheckpointError", "DataError", "NumericalError", "NumpyvaeError", "UsageError"],
+    "formats.modelfile": ["load_model"],
+    "models.vae": ["VAE"],
+    "nn.layers": ["ELU", "Concat", "Dense", "Dropout", "Layer", "LeakyReLU", "ReLU", "Sequential", "Sigmoid",
+                  "Softplus", "Tanh"],
+    "nn.losses": ["BernoulliLogLikelihood", "ExactBernoulliLogLikelihood", "GaussianKL", "ImportanceWeightedBound",
+                  "SampledKL"],
+    "nn.optim": ["SGD", "Adam"],
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'numpyvae' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -7,8 +7,9 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from . import signals
 from .data import DATASETS, Dataset, load_dataset
-from .errors import CheckpointError, NumpyvaeError, UsageError
+from .errors import CheckpointError, Interrupt, NumpyvaeError, UsageError
 from .formats.checkpoint import Checkpoint
 from .formats.modelfile import load_model_and_record
 from .models.vae import VAE
@@ -36,13 +37,23 @@ class Parser(argparse.ArgumentParser):
 
 
 def run(command: Callable[[argparse.Namespace], int], parser: Parser, argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run ``command``; a NumpyvaeError becomes ``error: <message>`` and its exit code."""
-    args = parser.parse_args(argv)
+    """Parse ``argv`` and run ``command``; a NumpyvaeError becomes ``error: <message>`` and its exit code.
+
+    Ctrl-C and SIGTERM at any moment raise ``Interrupt`` where the command is, which ends it with one line
+    (a command that can leave something to resume says so itself: see training.loop) and exit 128 + the signal.
+    """
+    previous = signals.install(signals.raise_interrupt)
     try:
+        args = parser.parse_args(argv)
         return command(args)
     except NumpyvaeError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+    except Interrupt as interrupt:
+        print(f"stopped by {interrupt.signal_name}; {interrupt.what_is_left}", file=sys.stderr)
+        return interrupt.exit_code
+    finally:
+        signals.restore(previous)
 
 
 def given_flags(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> set[str]:

@@ -32,3 +32,15 @@ class NumericalError(NumpyvaeError):
 
 class OutputError(NumpyvaeError):
     """A folder or file the user named for output that cannot be created or written."""
+
+
+class Interrupt(BaseException):
+    """Ctrl-C (SIGINT) or SIGTERM, raised where the command was (numpyvae.cli.run turns it into one line).
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, signal_name: str, signal_number: int) -> None:
+        super().__init__(signal_name)
+        self.signal_name, self.exit_code = signal_name, 128 + signal_number  # the shell's convention
+        self.what_is_left = "no file was left half-written"  # a command that knows more says more

@@ -138,6 +138,14 @@ def _start_worker(config: dict, params: dict, images: np.ndarray, k: int, batch_
     _WORKER.update(model=model, images=images, k=k, batch_size=batch_size, seed=seed, rows=rows, labels=labels)
 
 
+def _start_pool_worker(*arguments) -> None:
+    """A worker process: Ctrl-C and SIGTERM are the parent's to handle (it ends the pool), then _start_worker."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _start_worker(*arguments)
+
+
 def _bound_of_batch(index: int) -> np.ndarray:
     w = _WORKER
     model, size = w["model"], w["batch_size"]
@@ -179,7 +187,7 @@ def iwae_bound_parallel(model, images: np.ndarray, *, k: int, batch_size: int = 
         os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read by each worker's BLAS as it starts
         try:
             context = multiprocessing.get_context("spawn")
-            with context.Pool(workers, initializer=_start_worker, initargs=arguments) as pool:
+            with context.Pool(workers, initializer=_start_pool_worker, initargs=arguments) as pool:
                 results = []
                 for bound in pool.imap(_bound_of_batch, batches):
                     results.append(bound)

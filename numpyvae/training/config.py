@@ -134,6 +134,8 @@ class Options:
     out: str | None = setting(None, "folder for images, metrics and the checkpoint (default: a new "
                               "runs/<dataset>-<time> folder; on --resume, the checkpoint's folder)")
     resume: str | None = setting(None, "continue the run saved in this checkpoint.npz", metavar="CHECKPOINT")
+    overwrite: bool = setting(False, "start a new run in --out even though it holds another run, whose checkpoint, "
+                              "metrics and results are removed first")
     no_progress: bool = setting(False, "no progress bar (for logs and CI)")
     eval_k: int = setting(0, "at the end, also estimate -log p(x) by the IWAE bound with K samples per test "
                           "image (0: skip; 100 takes about 20 s)", check=at_least(0), metavar="K")
@@ -172,6 +174,8 @@ class TrainConfig:
             (schedule.lr_min <= self.optimizer.lr, f"--lr-min must be in [0, --lr], got {schedule.lr_min}"),
             (options.steps is None or options.epochs is None,
              "--steps and --epochs both set the run's length: give one"),
+            (not (options.resume and options.overwrite),
+             "--overwrite replaces a run and --resume continues one: give one"),
         ]
 
     def problems(self) -> list[str]:

@@ -20,15 +20,17 @@ from tqdm import tqdm
 
 from ..cli import given_flags, run
 from ..data import Dataset, load_dataset
+from ..errors import Interrupt, UsageError
 from ..evaluation.bounds import evaluate, format_table
 from ..formats.atomic import missing_folders, prepare_folder, remove_empty_folders, write_json
 from ..formats.checkpoint import save_checkpoint
+from ..formats.lock import FolderLock
 from ..nn.optim import clip_by_global_norm
 from ..pictures import write_all
 from .config import PRESETS, TrainConfig, build_parser, from_namespace, preset_of
 from .data import data_protocol, prepare_data
 from .report import Reporter
-from .state import CHECKPOINT_NAME, Run, StopRequest, check_finite, load_resumed, new_run_folder, start_run
+from .state import CHECKPOINT_NAME, RUN_FILES, Run, StopRequest, check_finite, load_resumed, new_run_folder, start_run
 from .stopping import track_validation, use_best_weights
 
 
@@ -48,15 +50,47 @@ def train(config: TrainConfig, given: set[str] = frozenset()) -> dict:
     made = missing_folders(out)
     out = prepare_folder(out, "--out")
     try:
-        dataset = load_dataset(config.data.dataset, options.data_dir, download=not options.no_download,
-                               progress=not options.no_progress)
-        dataset, validation = prepare_data(dataset, config.data)
-        run = start_run(config, saved, out, dataset.train_images, dataset.train_labels)
-    except BaseException:  # bad data or an interrupted download: no empty run folder is left behind
-        remove_empty_folders(made)
+        with FolderLock(out):  # one process at a time in a run's folder
+            claim_folder(out, config, saved)
+            dataset = load_dataset(config.data.dataset, options.data_dir, download=not options.no_download,
+                                   progress=not options.no_progress)
+            dataset, validation = prepare_data(dataset, config.data)
+            run = start_run(config, saved, out, dataset.train_images, dataset.train_labels)
+            stopped_by = run_steps(run, Reporter(run, dataset.test_images, dataset.test_labels, validation))
+            return finish(run, dataset, stopped_by, time.perf_counter() - started)
+    except Interrupt as interrupt:  # outside the steps, which stop gracefully: say what is left to resume
+        interrupt.what_is_left = what_is_left(out, options)
         raise
-    stopped_by = run_steps(run, Reporter(run, dataset.test_images, dataset.test_labels, validation))
-    return finish(run, dataset, stopped_by, time.perf_counter() - started)
+    finally:  # bad data or an interrupted download: no empty run folder is left behind
+        remove_empty_folders(made)
+
+
+def claim_folder(out: Path, config: TrainConfig, saved) -> None:
+    """A new run may start in ``out`` only if no run is there, or --overwrite says to replace it (its files go)."""
+    checkpoint = out / CHECKPOINT_NAME
+    resuming_here = saved is not None and Path(config.options.resume).resolve() == checkpoint.resolve()
+    if resuming_here or not checkpoint.exists():
+        return
+    if not config.options.overwrite:
+        raise UsageError(f"--out {out} holds another run ({CHECKPOINT_NAME}); continue it with "
+                         f"{resume_command(checkpoint, config.options)}, or give --overwrite to replace it")
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def resume_command(checkpoint: Path, options) -> str:
+    """The command that continues the run, shell-quoted, ready to paste (with the --data-dir it was given)."""
+    words = ["python", "train.py", "--resume", str(checkpoint)]
+    if options.data_dir:
+        words += ["--data-dir", str(options.data_dir)]
+    return shlex.join(words)
+
+
+def what_is_left(out: Path, options) -> str:
+    checkpoint = out / CHECKPOINT_NAME
+    if checkpoint.exists():
+        return f"{checkpoint} is complete; resume with: {resume_command(checkpoint, options)}"
+    return "nothing was saved yet, so there is nothing to resume"
 
 
 def run_steps(run: Run, reporter: Reporter) -> str | None:
@@ -99,8 +133,8 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
     progress.close()
     save_checkpoint(checkpoint_path, run.checkpoint())
     if stop.signal_name is not None:
-        print(f"stopped by {stop.signal_name} after step {run.step}; checkpoint saved; resume with:\n"
-              f"  python train.py --resume {shlex.quote(str(checkpoint_path))}", file=sys.stderr)
+        print(f"stopped by {stop.signal_name} after step {run.step}; checkpoint saved; resume with: "
+              f"{resume_command(checkpoint_path, options)}", file=sys.stderr)
     return stop.signal_name
 
 

@@ -27,6 +27,8 @@ from ..nn.schedules import Schedule
 from .config import DEFAULT_STEPS, KEPT, TrainConfig, contradictions, kept_from_dict
 
 CHECKPOINT_NAME = "checkpoint.npz"
+# the files of a run that --overwrite removes before a new run starts in its folder (pictures are replaced)
+RUN_FILES = (CHECKPOINT_NAME, "best.npz", "metrics.csv", "evaluation.json", "summary.json")
 
 
 def check_finite(model: VAE, loss: float, step: int, checkpoint_path: Path) -> None:
