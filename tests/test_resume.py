@@ -165,15 +165,17 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tiny_root, tmp_path, m
 
 def test_checkpoint_round_trip_is_exact(tmp_path):
     from numpyvae.formats.checkpoint import Checkpoint
+    from numpyvae.models.vae import VAE
     rng = np.random.default_rng(0)
-    original = Checkpoint(config={"model": {"latent_dim": 2}, "run": {}}, step=7, rng_state=rng.bit_generator.state,
-                          params={"w": rng.standard_normal((3, 2)).astype(np.float32)},
-                          optimizer={"t": np.array(3)}, batcher={"order": np.arange(5)})
+    model = VAE(16, [4], 2, seed=3)
+    original = Checkpoint(config={"model": model.config, "run": {}}, step=7, rng_state=rng.bit_generator.state,
+                          params=model.params, optimizer={"t": np.array(3)}, batcher={"order": np.arange(5)})
     save_checkpoint(tmp_path / "c.npz", original)
     loaded = load_checkpoint(tmp_path / "c.npz")
     assert loaded.config == original.config and loaded.step == 7 and loaded.rng_state == original.rng_state
-    np.testing.assert_array_equal(loaded.params["w"], original.params["w"])
-    assert loaded.params["w"].dtype == np.float32
+    for name, param in model.params.items():
+        np.testing.assert_array_equal(loaded.params[name], param)
+        assert loaded.params[name].dtype == np.float32
 
 
 def test_a_finished_run_leaves_its_evaluation_and_pictures(tiny_root, tmp_path):

@@ -17,15 +17,18 @@ checkpoint, so a crash at any moment leaves either the old checkpoint or the new
 from __future__ import annotations
 
 import json
+import math
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError
-from ..models.config import read_model_config
+from ..errors import CheckpointError, UsageError
+from ..models.config import ModelConfig, read_model_config
 from ..models.vae import VAE
+from ..resources import check_memory
 
 FORMAT = "numpyvae-checkpoint"
 VERSION = 1
@@ -72,26 +75,81 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
                               "free some disk space or choose another --out") from None
 
 
+SMALL_MEMBER = 1 << 20  # format, version, step, config and generator state: a few KB each
+NPY_HEADER = 4096  # what an .npy member holds beyond its array's bytes (its header), at the most
+MAX_IMAGES = 10 ** 8  # the data order of a training set of at most this many images (MNIST: 60,000)
+
+
+def _member_sizes(file) -> dict[str, int]:
+    """Each member's name (without .npy) and the size its zip header declares for it when inflated."""
+    with zipfile.ZipFile(file) as archive:
+        return {info.filename.removesuffix(".npy"): info.file_size for info in archive.infolist()}
+
+
+def _check_members(sizes: dict[str, int], config: dict, path: Path) -> None:
+    """Every member's declared size against what the model of ``config`` needs, before any is read: settings that
+    do not fit the arrays, or an archive member that would inflate to more than its array, never size an
+    allocation."""
+    try:
+        model = ModelConfig(**read_model_config(config["model"], str(path)))
+    except (ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(f"{path} holds model settings numpyvae refuses: {error}") from None
+    itemsize = 4 if model.dtype == "float32" else 8
+    expected = {f"params/{name}": itemsize * math.prod(shape) for name, shape in model.parameter_shapes().items()}
+    check_memory(2 * sum(expected.values()), f"the model of {path} (its weights and gradients)")
+    names = {name for name in sizes if name.startswith("params/")}
+    if names != set(expected):
+        odd = sorted(names ^ set(expected))[0]
+        raise CheckpointError(f"{path} holds a model of another architecture than its settings give ({odd} "
+                              f"{'is missing' if odd in expected else 'is not part of it'})")
+    largest = max(expected.values())
+    for name, declared in sizes.items():
+        group = name.partition("/")[0]
+        limit = {"params": expected.get(name, 0), "optimizer": largest, "batcher": 8 * MAX_IMAGES}.get(group, 0)
+        limit += NPY_HEADER if group in ("params", "optimizer", "batcher") else SMALL_MEMBER
+        if group == "params" and declared < expected[name]:
+            raise CheckpointError(f"{path} holds a model of another architecture than its settings give ({name}: "
+                                  f"{declared:,} bytes where the settings need {expected[name]:,})")
+        if declared > limit:
+            raise CheckpointError(f"{path}: member {name} declares {declared:,} bytes where the model's settings "
+                                  f"allow {limit:,}; the file is damaged or not a numpyvae checkpoint")
+
+
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint written by ``save_checkpoint``; any other file raises CheckpointError."""
+    """Read a checkpoint written by ``save_checkpoint``; any other file raises CheckpointError.
+
+    The small members come first (the format, the settings); every other member's declared size is then
+    checked against the model the settings describe before it is read (``_check_members``).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass the checkpoint.npz of an earlier run")
     try:
-        with open(path, "rb") as file, np.load(file, allow_pickle=False) as archive:  # closed even if unreadable
-            arrays = {key: archive[key] for key in archive.files}
-        if arrays.get("format") is None or str(arrays["format"]) != FORMAT:
-            raise CheckpointError(f"{path} is not a numpyvae checkpoint")
-        if int(arrays["version"]) != VERSION:
-            raise CheckpointError(f"{path} is a version {int(arrays['version'])} checkpoint; "
-                                  f"this numpyvae reads version {VERSION}")
-        checkpoint = Checkpoint(config=json.loads(str(arrays["config"])), step=int(arrays["step"]),
-                                rng_state=json.loads(str(arrays["rng"])), params=_group(arrays, "params"),
-                                optimizer=_group(arrays, "optimizer"), batcher=_group(arrays, "batcher"))
-        if not isinstance(checkpoint.config.get("model"), dict) or not isinstance(checkpoint.rng_state, dict):
-            raise CheckpointError(f"{path} lacks the model's settings or the generator state; it cannot be used")
+        with open(path, "rb") as file:
+            sizes = _member_sizes(file)
+            file.seek(0)
+            for name in ("format", "version", "step", "config", "rng"):
+                if sizes.get(name, 0) > SMALL_MEMBER:
+                    raise CheckpointError(f"{path}: member {name} declares {sizes[name]:,} bytes; "
+                                          "it is not a numpyvae checkpoint")
+            with np.load(file, allow_pickle=False) as archive:  # closed even if unreadable
+                if "format" not in archive.files or str(archive["format"]) != FORMAT:
+                    raise CheckpointError(f"{path} is not a numpyvae checkpoint")
+                if int(archive["version"]) != VERSION:
+                    raise CheckpointError(f"{path} is a version {int(archive['version'])} checkpoint; "
+                                          f"this numpyvae reads version {VERSION}")
+                config = json.loads(str(archive["config"]))
+                if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+                    raise CheckpointError(f"{path} lacks the model's settings; it cannot be used")
+                _check_members(sizes, config, path)
+                arrays = {key: archive[key] for key in archive.files}
+        checkpoint = Checkpoint(config=config, step=int(arrays["step"]), rng_state=json.loads(str(arrays["rng"])),
+                                params=_group(arrays, "params"), optimizer=_group(arrays, "optimizer"),
+                                batcher=_group(arrays, "batcher"))
+        if not isinstance(checkpoint.rng_state, dict):
+            raise CheckpointError(f"{path} lacks the generator state; it cannot be used")
         return checkpoint
-    except CheckpointError:
+    except (CheckpointError, UsageError):
         raise
     except Exception as error:  # a damaged zip or array header can fail in many ways; all mean "unreadable"
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read ({type(error).__name__}); "
@@ -113,11 +171,7 @@ def restore_params(model: VAE, params: dict[str, np.ndarray], source: str | os.P
 
 def load_model(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
     """The model saved in a checkpoint, rebuilt from its config with its trained parameters."""
-    checkpoint = load_checkpoint(path)
-    try:
-        config = read_model_config(checkpoint.config["model"], str(path))
-    except ValueError as error:
-        raise CheckpointError(f"{path} holds model settings numpyvae refuses: {error}") from None
-    model = VAE(**config)
+    checkpoint = load_checkpoint(path)  # its settings and arrays checked before any is read
+    model = VAE(**read_model_config(checkpoint.config["model"], str(path)))
     restore_params(model, checkpoint.params, path)
     return model, checkpoint

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
-from ..models.config import read_model_config
+from ..models.config import ModelConfig, read_model_config
 from ..models.vae import VAE
 from . import safetensors as safetensors_format
 from .checkpoint import Checkpoint
@@ -51,18 +51,7 @@ def model_settings(config, source) -> dict:
 
 def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """The name and PyTorch shape of every tensor the model of ``config`` (written out in full) holds."""
-    shapes = {}
-    for network, n_in, widths, head in (
-            ("encoder", config["input_dim"] + config["num_classes"], config["hidden_dims"], None),
-            ("decoder", config["latent_dim"] + config["num_classes"], config["decoder_dims"], "output")):
-        for index, width in enumerate(widths, start=1):
-            shapes[f"{network}.fc{index}.weight"], shapes[f"{network}.fc{index}.bias"] = (width, n_in), (width,)
-            n_in = width
-        outputs = {"output": config["input_dim"]} if head else {"mean": config["latent_dim"],
-                                                                "std": config["latent_dim"]}
-        for layer, width in outputs.items():
-            shapes[f"{network}.{layer}.weight"], shapes[f"{network}.{layer}.bias"] = (width, n_in), (width,)
-    return shapes
+    return {name: shape[::-1] for name, shape in ModelConfig(**config).parameter_shapes().items()}
 
 
 def check_tensors(tensors: dict[str, np.ndarray], config: dict, source) -> None:

@@ -69,6 +69,20 @@ class ModelConfig:
             rules.append((False, f"model layers: {error}"))
         return rules
 
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The name and shape of every parameter of the VAE this configuration builds (weights (in, out), as
+        ``VAE.params`` holds them), computed without building it: what a file's arrays must match."""
+        config, shapes = self.resolved(), {}
+        for network, n_in, widths, heads in (
+                ("encoder", config.input_dim + config.num_classes, config.hidden_dims,
+                 {"mean": config.latent_dim, "std": config.latent_dim}),
+                ("decoder", config.latent_dim + config.num_classes, config.decoder_dims, {"output": config.input_dim})):
+            layers = {f"fc{index}": width for index, width in enumerate(widths, start=1)} | heads
+            for layer, width in layers.items():
+                shapes[f"{network}.{layer}.weight"], shapes[f"{network}.{layer}.bias"] = (n_in, width), (width,)
+                n_in = width if layer.startswith("fc") else n_in
+        return shapes
+
     def resolved(self) -> ModelConfig:
         """The same configuration with the architecture's defaults written out (models.architecture.resolve)."""
         shape = resolve(self.hidden_dims, self.decoder_dims, self.activations, self.decoder_activations)
