@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from typing import NoReturn
 
 from . import signals
+from .config import Check, at_least
 from .data import DATASETS, Dataset, load_dataset
 from .errors import CheckpointError, Interrupt, NumpyvaeError, UsageError
 from .formats.checkpoint import Checkpoint
@@ -34,6 +36,45 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(UsageError.exit_code)
+
+
+def checked(kind: type, check: Check) -> Callable[[str], int | float]:
+    """An argparse ``type=``: a number of ``kind`` that passes ``check`` (numpyvae.config's checks), finite."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {'whole ' if kind is int else ''}number, got {text!r}") \
+                from None
+        if not math.isfinite(value) or not check.test(value):
+            raise argparse.ArgumentTypeError(f"must be {check.says}, got {text}")
+        return value
+    return parse
+
+
+SEED = checked(int, at_least(0))  # every command's --seed: NumPy's generators take non-negative integers
+COUNT = checked(int, at_least(1))
+
+
+def k_values(text: str) -> list[int]:
+    """``--k``: one number of importance samples K, or several separated by commas or spaces (1,100,5000)."""
+    return [checked(int, at_least(0))(part) for part in text.split(",") if part]
+
+
+def add_k_argument(parser: argparse.ArgumentParser, default: list[int], help: str) -> None:
+    """The one spelling of K, the importance samples, in every command that takes several: ``--k 1,100,5000``
+    or ``--k 1 100 5000``; ``args.k`` is the list."""
+    parser.add_argument("--k", type=k_values, nargs="+", default=default, metavar="K", help=help)
+
+
+def k_list(args: argparse.Namespace) -> list[int]:
+    """The K values of ``add_k_argument``'s flag as one list."""
+    return flat(args.k)
+
+
+def flat(values: list) -> list:
+    """A list flag's words, each parsed to a list, as one list."""
+    return [one for word in values for one in (word if isinstance(word, list) else [word])]
 
 
 def run(command: Callable[[argparse.Namespace], int], parser: Parser, argv: list[str] | None = None) -> int:

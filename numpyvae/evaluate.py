@@ -6,19 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
+from .cli import COUNT, SEED, Parser, add_checkpoint_arguments, add_k_argument, k_list, load_checkpoint_and_data, run
 from .data.binarization import BINARIZATIONS, TEST_DRAW_SEED, fixed_binarization
 from .errors import UsageError
 from .evaluation.bounds import evaluate, format_table, iwae_ladder
 from .formats.atomic import check_file_destination, write_json
-
-
-def parse_ks(text: str) -> list[int]:
-    """``--k``: one number of samples, or several separated by commas (``1,100,5000``)."""
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+from .resources import check_processes
 
 
 def build_parser() -> Parser:
@@ -26,21 +19,20 @@ def build_parser() -> Parser:
                     description="Test -ELBO with its terms, the IWAE bound on -log p(x), and active units "
                                 "of a trained checkpoint.")
     add_checkpoint_arguments(parser)
-    parser.add_argument("--k", type=parse_ks, default=[100], metavar="K[,K...]",
-                        help="importance samples per image for IWAE (0 skips it); several, increasing, e.g. "
-                             "1,100,5000: each bound on the same images and the paired differences between "
-                             "consecutive k with their standard errors (default: 100)")
-    parser.add_argument("--iwae-images", type=int, default=None,
+    add_k_argument(parser, [100], "importance samples per image K for IWAE (0 skips it); several, increasing, "
+                   "e.g. 1,100,5000 or 1 100 5000: each bound on the same images and the paired differences "
+                   "between consecutive K with their standard errors (default: 100)")
+    parser.add_argument("--iwae-images", type=COUNT, default=None,
                         help="use only the first this many images for IWAE (default: all)")
     parser.add_argument("--binarize", choices=BINARIZATIONS, default=None,
                         help="none: grey levels (the seed's); static: pixel > 0.5; dynamic: one fixed "
                              f"Bernoulli(pixel) draw of the images (seed {TEST_DRAW_SEED}) (default: the "
                              "checkpoint's training binarization)")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=COUNT, default=1,
                         help="processes for the IWAE pass (2 on a 2-core machine keeps both cores busy)")
     parser.add_argument("--split", choices=("test", "train"), default="test", help="which images")
-    parser.add_argument("--batch-size", type=int, default=100, help="images per IWAE batch")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation's own generator")
+    parser.add_argument("--batch-size", type=COUNT, default=100, help="images per IWAE batch")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of the evaluation's own generator")
     parser.add_argument("--json", default=None, help="write the results here (default: evaluation.json beside "
                         "the checkpoint)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -48,11 +40,8 @@ def build_parser() -> Parser:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    if args.iwae_images is not None and args.iwae_images < 1:
-        raise UsageError(f"--iwae-images must be at least 1, got {args.iwae_images}")
-    if args.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {args.workers}")
-    ks = args.k
+    check_processes(args.workers, "--workers")
+    ks = k_list(args)
     if len(ks) > 1 and (min(ks) < 1 or any(a >= b for a, b in zip(ks[:-1], ks[1:], strict=True))):
         raise UsageError(f"several --k must be increasing and at least 1, got {','.join(map(str, ks))}")
     destination = Path(args.json) if args.json else Path(args.checkpoint).parent / "evaluation.json"

@@ -3,18 +3,19 @@ differences in float64 (the checks live in numpyvae.teaching.gradcheck)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from .cli import SEED, Parser, checked
+from .config import positive
 from .teaching.gradcheck import TOLERANCE, check_layer, concat_check, layer_cases, loss_term_checks, vae_checks
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m numpyvae.gradcheck",
+    parser = Parser(prog="python -m numpyvae.gradcheck",
                                      description="Check every layer's, loss term's and the VAE's "
                                                  "hand-written gradients against central differences in float64.")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the inputs and weights (default: 0)")
-    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
+    parser.add_argument("--seed", type=SEED, default=0, help="seed for the inputs and weights (default: 0)")
+    parser.add_argument("--tolerance", type=checked(float, positive), default=TOLERANCE,
                         help=f"largest relative error that passes (default: {TOLERANCE:g})")
     args = parser.parse_args(argv)
 

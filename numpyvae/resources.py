@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import UsageError
+from .errors import NumpyvaeError, UsageError
 
 FRACTION = 0.8  # of the available memory one command may plan to use
 
@@ -42,15 +42,15 @@ def size(count: float) -> str:
 
 
 def check_memory(needed: float, what: str, per_unit: float | None = None, unit_flag: str | None = None,
-                 available: int | None = None) -> None:
-    """UsageError when ``needed`` bytes (for ``what``, e.g. "--k 1000000000 ... for one batch") do not fit in
-    FRACTION of the available memory; with ``per_unit`` (the bytes one unit of ``unit_flag`` costs), the message
-    says how many would fit."""
+                 available: int | None = None, error: type[NumpyvaeError] = UsageError) -> None:
+    """``error`` (a UsageError by default) when ``needed`` bytes (for ``what``, e.g. "--k 1000000000 ... for one
+    batch") do not fit in FRACTION of the available memory; with ``per_unit`` (the bytes one unit of ``unit_flag``
+    costs), the message says how many would fit."""
     available = available_memory() if available is None else available
     if available is None or needed <= FRACTION * available:
         return
     fits = f": at most {unit_flag} {int(FRACTION * available // per_unit):,} fits" if per_unit else ""
-    raise UsageError(f"{what} needs {size(needed)}; this machine has {size(available)} available{fits}")
+    raise error(f"{what} needs {size(needed)}; this machine has {size(available)} available{fits}")
 
 
 def cores() -> int:

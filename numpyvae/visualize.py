@@ -6,9 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
+from .cli import SEED, Parser, add_checkpoint_arguments, checked, load_checkpoint_and_data, run
+from .config import between
 from .formats.atomic import prepare_folder
 from .pictures import write_all
+
+MAX_PAIRS = 1000  # a picture of at most 10,000 digits (interpolations.png: ten a pair)
 
 
 def build_parser() -> Parser:
@@ -19,8 +22,10 @@ def build_parser() -> Parser:
     parser.add_argument("--out", default=None, help="folder for the PNGs (default: the checkpoint's folder)")
     parser.add_argument("--metrics", default=None, help="metrics.csv to plot (default: the one beside the "
                         "checkpoint; skipped when there is none)")
-    parser.add_argument("--pairs", type=int, default=8, help="test images shown with their reconstructions")
-    parser.add_argument("--seed", type=int, default=0, help="which test images and prior draws")
+    parser.add_argument("--pairs", type=checked(int, between(1, MAX_PAIRS)), default=8,
+                        help=f"test images shown with their reconstructions, and pairs interpolated (at most "
+                             f"{MAX_PAIRS}: {10 * MAX_PAIRS:,} digits in interpolations.png)")
+    parser.add_argument("--seed", type=SEED, default=0, help="which test images and prior draws")
     return parser
 
 
@@ -31,7 +36,7 @@ def visualize_command(args: argparse.Namespace) -> int:
     metrics = Path(args.metrics) if args.metrics else folder / "metrics.csv"
     if not metrics.is_file():
         print(f"note: no {metrics}; skipping the loss curves", file=sys.stderr)
-    for path in write_all(model, dataset, out, metrics, seed=args.seed, pairs=max(1, args.pairs)):
+    for path in write_all(model, dataset, out, metrics, seed=args.seed, pairs=args.pairs):
         print(path)
     return 0
 

@@ -113,3 +113,48 @@ def test_a_signal_while_loading_data_or_evaluating_is_one_line(tiny_dataset, tmp
     err = capsys.readouterr().err
     assert code == 130 and err.count("\n") == 1 and err.startswith("stopped by SIGINT; ") and says in err, err
     assert (tmp_path / "run").exists() == (where == "evaluate")  # a folder made for nothing is removed
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--objective", "iwae", "--k", "1000000000"], "--k 1000000000 with --batch-size 4 (one training step) needs"),
+    (["--hidden-dims", "100000000"], "one training step of this model"),
+    (["--epochs", "inf"], "--epochs must be a finite number, got inf"),
+    (["--epochs", "1e-9"], "--epochs 1e-09 is less than one step"),
+    (["--lr", "inf"], "--lr must be a finite number, got inf"),
+    (["--kl-weight", "inf"], "--kl-weight must be a finite number, got inf"),
+    (["--kl-weight", "nan"], "--kl-weight must be a finite number, got nan"),
+    (["--seed", "-1"], "--seed must be at least 0, got -1"),
+    (["--eval-workers", "100000"], "--eval-workers 100000 asks for more processes than this machine's"),
+])
+def test_numbers_and_resources_of_train_are_checked_before_anything_is_allocated(tiny_dataset, tmp_path, capsys,
+                                                                                 flags, says):
+    code = main(["--data-dir", str(tiny_dataset[0].parent), "--out", str(tmp_path / "run"), *SMALL_RUN, *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and says in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_k_estimate_says_how_many_fit(tiny_dataset, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("numpyvae.resources.available_memory", lambda: 10 * 2 ** 30)
+    main(["--data-dir", str(tiny_dataset[0].parent), "--out", str(tmp_path / "run"), *SMALL_RUN,
+          "--objective", "iwae", "--k", "1000000000"])
+    err = capsys.readouterr().err
+    fits = int(err.split("at most --k ")[1].split()[0].replace(",", ""))
+    # the count that fits in 80% of the 10 GiB: far fewer than asked, yet many
+    assert "this machine has 10.0 GiB available" in err and 1000 < fits < 1_000_000_000
+
+
+@pytest.mark.parametrize("command, flags, says", [
+    ("evaluate", ["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+    ("evaluate", ["--workers", "10000"], "--workers 10000 asks for more processes than this machine's"),
+    ("evaluate", ["--k", "1,x"], "argument --k: expected a whole number, got 'x'"),
+    ("visualize", ["--pairs", "100000"], "argument --pairs: must be in [1, 1000], got 100000"),
+    ("visualize", ["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+    ("gradcheck", ["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+    ("gradcheck", ["--tolerance", "nan"], "argument --tolerance: must be positive, got nan"),
+])
+def test_other_commands_check_their_numbers(tmp_path, command, flags, says):
+    checkpoint = [] if command == "gradcheck" else [str(tmp_path / "none.npz")]
+    result = subprocess.run([sys.executable, "-m", f"numpyvae.{command}", *checkpoint, *flags], capture_output=True,
+                            text=True, cwd=REPO, env=ENV, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and says in result.stderr, result.stderr

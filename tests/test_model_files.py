@@ -48,6 +48,19 @@ def test_wrong_stored_settings_are_one_line_before_anything_is_built(tmp_path, c
     assert peak < 20 * 2 ** 20  # nothing the settings size was allocated (10 million units would be 0.6 GB)
 
 
+def test_settings_that_would_allocate_more_than_the_machine_has_are_refused_first(tmp_path, monkeypatch):
+    """The issue's instance: a hidden width of ten million for 784 pixels is 58 GiB of weights."""
+    model = VAE(784, [4], 2)
+    write(tmp_path / "m.npz", {**model.config, "hidden_dims": [10_000_000]}, model.params)
+    monkeypatch.setattr("numpyvae.resources.available_memory", lambda: 24 * 2 ** 30)
+    tracemalloc.start()
+    with pytest.raises(CheckpointError, match=r"\(its weights and gradients\) needs 58.8 GiB; this machine has "
+                                              r"24.0 GiB available"):
+        load_model(tmp_path / "m.npz")
+    assert tracemalloc.get_traced_memory()[1] < 20 * 2 ** 20
+    tracemalloc.stop()
+
+
 def test_a_small_file_with_a_huge_compressed_member_is_refused_before_it_is_inflated(tmp_path):
     """A 300 MB member that deflates into under a megabyte, where the model needs 256 bytes."""
     model = VAE(16, [4], 2)

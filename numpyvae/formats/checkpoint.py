@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError, UsageError
+from ..errors import CheckpointError
 from ..models.config import ModelConfig, read_model_config
 from ..models.vae import VAE
 from ..resources import check_memory
@@ -96,7 +96,8 @@ def _check_members(sizes: dict[str, int], config: dict, path: Path) -> None:
         raise CheckpointError(f"{path} holds model settings numpyvae refuses: {error}") from None
     itemsize = 4 if model.dtype == "float32" else 8
     expected = {f"params/{name}": itemsize * math.prod(shape) for name, shape in model.parameter_shapes().items()}
-    check_memory(2 * sum(expected.values()), f"the model of {path} (its weights and gradients)")
+    check_memory(2 * sum(expected.values()), f"the model of {path} (its weights and gradients)",
+                 error=CheckpointError)
     names = {name for name in sizes if name.startswith("params/")}
     if names != set(expected):
         odd = sorted(names ^ set(expected))[0]
@@ -149,7 +150,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         if not isinstance(checkpoint.rng_state, dict):
             raise CheckpointError(f"{path} lacks the generator state; it cannot be used")
         return checkpoint
-    except (CheckpointError, UsageError):
+    except CheckpointError:
         raise
     except Exception as error:  # a damaged zip or array header can fail in many ways; all mean "unreadable"
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read ({type(error).__name__}); "

@@ -27,6 +27,7 @@ from ..formats.checkpoint import save_checkpoint
 from ..formats.lock import FolderLock
 from ..nn.optim import clip_by_global_norm
 from ..pictures import write_all
+from ..resources import check_processes
 from .config import PRESETS, TrainConfig, build_parser, from_namespace, preset_of
 from .data import data_protocol, prepare_data
 from .report import Reporter
@@ -42,6 +43,7 @@ def train(config: TrainConfig, given: set[str] = frozenset()) -> dict:
     """
     started = time.perf_counter()
     config.validate()
+    check_processes(config.options.eval_workers, "--eval-workers")
     config, saved = load_resumed(config, given)  # before the data: a bad checkpoint should not wait for a download
     options = config.options
     # the run's folder, checked before the data too: a folder that cannot be written fails at once

@@ -24,6 +24,7 @@ from ..formats.checkpoint import Checkpoint, load_checkpoint, restore_params
 from ..models.vae import VAE
 from ..nn.optim import SGD, Adam, Optimizer, global_norm
 from ..nn.schedules import Schedule
+from ..resources import check_memory
 from .config import DEFAULT_STEPS, KEPT, TrainConfig, contradictions, kept_from_dict
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -175,9 +176,33 @@ def make_schedule(config: TrainConfig, total_steps: int) -> Schedule:
                     horizon=s.lr_horizon or total_steps, lr_min=s.lr_min)
 
 
+def check_fits(config: TrainConfig, input_dim: int) -> None:
+    """UsageError, with the estimate, when one training step of this configuration would not fit in memory.
+
+    The estimate counts the weights, their gradients and the optimizer's state, and what one step caches: about
+    four arrays per hidden unit of each row (the input, the pre-activation, the output, the dropout mask) and
+    five per pixel of each decoded row (the logits, the probabilities, the clip mask, the image, the gradient).
+    The decoder sees K rows per image with --objective iwae.
+    """
+    model = config.model_for(input_dim)
+    itemsize = np.dtype(model.dtype).itemsize
+    weights = sum(math.prod(shape) for shape in model.parameter_shapes().values())
+    states = {"adam": 4, "sgd": 1 if config.optimizer.momentum else 0}[config.optimizer.optimizer]
+    resolved, batch = model.resolved(), config.data.batch_size
+    per_image = 4 * sum(resolved.hidden_dims) + 4 * model.latent_dim
+    per_decoded_row = 4 * sum(resolved.decoder_dims) + 5 * input_dim + 4 * model.latent_dim
+    needed = itemsize * (weights * (2 + states) + batch * per_image + model.k * batch * per_decoded_row)
+    if model.k > 1 and model.k * batch * per_decoded_row > batch * per_image + weights * (2 + states):
+        check_memory(needed, f"--k {model.k} with --batch-size {batch} (one training step)",
+                     per_unit=itemsize * batch * per_decoded_row, unit_flag="--k")
+    else:
+        check_memory(needed, f"one training step of this model (--hidden-dims, --decoder-dims, --batch-size {batch})")
+
+
 def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_images: np.ndarray,
               train_labels: np.ndarray | None = None) -> Run:
     """A new run from the configuration, or the saved one continued when ``saved`` is given."""
+    check_fits(config, train_images.shape[1])
     config = dataclasses.replace(config, model=config.model_for(train_images.shape[1]))
     model = VAE(**dataclasses.asdict(config.model), seed=config.run.seed)
     optimizer = make_optimizer(config, model.params)
@@ -189,6 +214,10 @@ def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_im
     options = config.options
     if options.epochs:
         total_steps = round(options.epochs * batcher.steps_per_epoch)
+        if total_steps < 1:
+            raise UsageError(f"--epochs {options.epochs:g} is less than one step ({batcher.steps_per_epoch} steps "
+                             f"an epoch at --batch-size {batch_size}); give at least --epochs "
+                             f"{1 / batcher.steps_per_epoch:.2g}")
     else:
         total_steps = options.steps if options.steps is not None else DEFAULT_STEPS
     run = Run(config, model, optimizer, batcher, step=0, total_steps=total_steps, out=out,
