@@ -14,6 +14,7 @@ Only the main thread may set handlers; elsewhere (a command run from a thread) n
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -24,8 +25,11 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _stop_at_start_up(signum: int, frame) -> None:
-    print(f"stopped by {signal.Signals(signum).name} during start-up; nothing was written", file=sys.stderr)
-    raise SystemExit(128 + signum)
+    # an exception raised here could surface inside an extension module's import as an ImportError with a
+    # traceback; nothing has been opened for writing yet, so the process may simply end
+    print(f"stopped by {signal.Signals(signum).name} during start-up; nothing was written", file=sys.stderr,
+          flush=True)
+    os._exit(128 + signum)
 
 
 def raise_interrupt(signum: int, frame) -> None:

@@ -100,8 +100,11 @@ def test_workers_give_the_bound_of_one_process():
 def test_the_command_refuses_zero_workers(tiny_dataset, tmp_path, capsys):
     from test_evaluate import tiny_checkpoint
     checkpoint = tiny_checkpoint(tmp_path / "checkpoint.npz")
-    assert evaluate_main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent), "--workers", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "error: --workers must be at least 1, got 0"
+    with pytest.raises(SystemExit) as stop:
+        evaluate_main([str(checkpoint), "--data-dir", str(tiny_dataset[0].parent), "--workers", "0"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip() == ("error: argument --workers: must be at least 1, got 0 "
+                                              "(see python -m numpyvae.evaluate --help)")
 
 
 def test_several_k_on_the_same_images_with_paired_differences(tiny_dataset, tmp_path, capsys):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, NumericalError
 from ..models.config import ModelConfig, read_model_config
 from ..models.vae import VAE
 from ..resources import check_memory
@@ -51,9 +51,12 @@ def _group(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
 def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
     """Write ``checkpoint`` to ``path`` atomically (temporary file, fsync, rename)."""
     path = Path(path)
-    arrays = {"format": np.array(FORMAT), "version": np.array(VERSION),
-              "config": np.array(json.dumps(checkpoint.config)), "step": np.array(checkpoint.step, dtype=np.int64),
-              "rng": np.array(json.dumps(checkpoint.rng_state))}
+    try:  # strict JSON: a NaN or an infinity in the settings is refused, not written for strict parsers to reject
+        config = json.dumps(checkpoint.config, allow_nan=False)
+    except ValueError:
+        raise NumericalError(f"refusing to write {path}: a setting or the loop's state is NaN or infinite") from None
+    arrays = {"format": np.array(FORMAT), "version": np.array(VERSION), "config": np.array(config),
+              "step": np.array(checkpoint.step, dtype=np.int64), "rng": np.array(json.dumps(checkpoint.rng_state))}
     for prefix in ("params", "optimizer", "batcher"):
         arrays.update({f"{prefix}/{name}": value for name, value in getattr(checkpoint, prefix).items()})
     temporary = path.with_name(path.name + ".tmp")

@@ -237,23 +237,20 @@ def build_parser(preset: str | None = None) -> Parser:
     """The flags of ``python train.py``, one per setting; a preset's values are their defaults."""
     parser = Parser(prog="python train.py",
                     description="Train the seed's variational autoencoder on MNIST in NumPy, every gradient by hand.")
-    defaults = PRESETS.get(preset, {})
     titles = {"options": "run", "run": "seed and early stopping"}
     for name, cls in GROUPS.items():
-        add_arguments(parser.add_argument_group(titles.get(name, name)), cls, defaults)
+        add_arguments(parser.add_argument_group(titles.get(name, name)), cls)
+    parser.set_defaults(**PRESETS.get(preset, {}))
     return parser
 
 
 def preset_of(argv: list[str]) -> str | None:
     """The --preset named in ``argv`` (before the full parse, which takes its values as defaults)."""
     probe = argparse.ArgumentParser(add_help=False)
-    add_arguments(probe, Options)
-    known, _ = probe.parse_known_args(argv)
-    return known.preset
+    probe.add_argument("--preset")
+    return probe.parse_known_args(argv)[0].preset
 
 
 def from_namespace(args: argparse.Namespace) -> TrainConfig:
     """The configuration the parsed flags give (validated)."""
-    defaults = PRESETS.get(args.preset, {})
-    config = TrainConfig(**{name: from_arguments(cls, args, defaults) for name, cls in GROUPS.items()})
-    return config.validate()
+    return TrainConfig(**{name: from_arguments(cls, args) for name, cls in GROUPS.items()}).validate()
