@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..cli import given_flags, run
 from ..data import Dataset, load_dataset
@@ -24,6 +23,7 @@ from ..formats.atomic import missing_folders, prepare_folder, remove_empty_folde
 from ..formats.checkpoint import save_checkpoint
 from ..nn.optim import clip_by_global_norm
 from ..pictures import write_all
+from ..progress import progress_bar
 from . import protocol
 from .model_options import labels_if_conditional
 from .options import build_parser, kl_weight_at, validate
@@ -61,7 +61,7 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
     args, model, optimizer = run.args, run.model, run.optimizer
     checkpoint_path = run.out / CHECKPOINT_NAME
     loss_sum, loss_count = 0.0, 0
-    progress = tqdm(total=run.total_steps, initial=run.step, disable=args.no_progress, unit="step",
+    progress = progress_bar(total=run.total_steps, initial=run.step, disable=args.no_progress, unit="step",
                     dynamic_ncols=True, desc="training")
     with StopRequest() as stop:
         while run.step < run.total_steps and stop.signal_name is None and not run.stopping.stopped:
