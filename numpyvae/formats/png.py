@@ -6,7 +6,7 @@ import math
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFont
 
 from ..errors import OutputError
 
@@ -28,6 +28,19 @@ def tile(images: np.ndarray, columns: int | None = None, side: int = 28, padding
         top, left = padding + (index // columns) * cell, padding + (index % columns) * cell
         grid[top:top + side, left:left + side] = image
     return grid
+
+
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The pictures' font: Pillow's own scalable font (Aileron, bundled with Pillow 10.1 and later) at ``size``
+    pixels, where Pillow's tiny fixed bitmap font, ``ImageFont.load_default()`` without a size, would run
+    words together."""
+    return ImageFont.load_default(size=size)
+
+
+def font_size_for(image_size: tuple[int, int], fraction: float = 1 / 30, smallest: int = 12) -> int:
+    """A text size in pixels for a picture of ``image_size`` (width, height): ``fraction`` of its smaller side,
+    at least ``smallest`` (14 px for the 640 x 420 loss curves)."""
+    return max(smallest, round(min(image_size) * fraction))
 
 
 def save_png(pixels: np.ndarray, path: str | os.PathLike, scale: int = 1) -> None:
