@@ -171,8 +171,10 @@ def plot_curves(metrics_path: str | Path, png_path: str | Path) -> None:
     axes.save(png_path)
 
 
-def plot_latent_scatter(model: VAE, images: np.ndarray, labels: np.ndarray, png_path: str | Path) -> None:
-    """The posterior means of ``images`` in a 2-D latent space, one colour per label, with a legend."""
+def plot_latent_scatter(model: VAE, images: np.ndarray, labels: np.ndarray | None, png_path: str | Path,
+                        names: tuple[str, ...] | None = None) -> None:
+    """The posterior means of ``images`` in a 2-D latent space, one colour per label, with a legend naming each
+    label (by ``names`` when given); unlabelled images (``labels`` None) all in the first colour, no legend."""
     given = labels if model.conditional else None
     means = np.concatenate([model.encode(to_float(images[i:i + 1000], model.dtype),
                                          None if given is None else given[i:i + 1000])[0]
@@ -180,10 +182,14 @@ def plot_latent_scatter(model: VAE, images: np.ndarray, labels: np.ndarray, png_
     axes = Axes((float(means[:, 0].min()), float(means[:, 0].max())),
                 (float(means[:, 1].min()), float(means[:, 1].max())),
                 title="posterior means of the test set", x_label="z[0]", y_label="z[1]", size=(640, 560))
-    for label in np.unique(labels):
-        chosen = labels == label
-        axes.dots(means[chosen, 0], means[chosen, 1], PALETTE[int(label) % len(PALETTE)])
-    axes.legend([(str(int(label)), PALETTE[int(label) % len(PALETTE)]) for label in np.unique(labels)])
+    if labels is None:
+        axes.dots(means[:, 0], means[:, 1], PALETTE[0])
+    else:
+        for label in np.unique(labels):
+            chosen = labels == label
+            axes.dots(means[chosen, 0], means[chosen, 1], PALETTE[int(label) % len(PALETTE)])
+        axes.legend([(names[int(label)] if names else str(int(label)), PALETTE[int(label) % len(PALETTE)])
+                     for label in np.unique(labels)])
     axes.save(png_path)
 
 
