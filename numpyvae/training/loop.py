@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cli import given_flags, run
-from ..data import Dataset, load_dataset
+from ..data import DATASETS, Dataset, load_dataset, shown_size
 from ..evaluation.bounds import evaluate, format_table
 from ..formats.atomic import missing_folders, prepare_folder, remove_empty_folders, write_json
 from ..formats.checkpoint import save_checkpoint
@@ -45,13 +45,17 @@ def train(args: argparse.Namespace, given: set[str] = frozenset()) -> dict:
     args.out = str(prepare_folder(out, "--out"))
     try:
         dataset = load_dataset(args.dataset, args.data_dir, download=not args.no_download,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, image_size=args.image_size)
+        args.image_size = shown_size(dataset.image_shape)  # the checkpoint records the images' size
+        if args.dataset not in DATASETS:  # your own images: say what was read and how it was split
+            print(f"data: {dataset.describe()}")
         dataset, validation = protocol.prepare_data(dataset, args)
-        run = start_run(args, saved, dataset.train_images, dataset.train_labels)
+        run = start_run(args, saved, dataset.train_images, dataset.train_labels, dataset.num_classes)
     except BaseException:  # bad data or an interrupted download: no empty run folder is left behind
         remove_empty_folders(made)
         raise
-    stopped_by = run_steps(run, Reporter(run, dataset.test_images, dataset.test_labels, validation))
+    stopped_by = run_steps(run, Reporter(run, dataset.test_images, dataset.test_labels, validation,
+                                         image_shape=dataset.image_shape))
     return finish(run, dataset, stopped_by, time.perf_counter() - started)
 
 

@@ -51,13 +51,14 @@ def validate_model(args: argparse.Namespace) -> None:
         raise UsageError(f"model layers: {error}") from None
 
 
-def build_model(args: argparse.Namespace) -> VAE:
-    """The VAE the flags describe (the seed's with the defaults)."""
-    return VAE(28 * 28, args.hidden_dims, args.latent_dim, args.keep_prob, seed=args.seed,
+def build_model(args: argparse.Namespace, input_dim: int = 28 * 28, num_classes: int = NUM_CLASSES) -> VAE:
+    """The VAE the flags describe (the seed's with the defaults), for images of ``input_dim`` pixels and, when
+    conditional, labels of ``num_classes`` classes (both the data's)."""
+    return VAE(input_dim, args.hidden_dims, args.latent_dim, args.keep_prob, seed=args.seed,
                dtype=np.dtype(args.dtype), variational=args.model == "vae", reconstruction=args.reconstruction,
                kl_weight=args.kl_weight, decoder_dims=args.decoder_dims, activations=split_names(args.activations),
                decoder_activations=split_names(args.decoder_activations),
-               num_classes=NUM_CLASSES if args.conditional else 0, objective=args.objective, k=args.k or 1,
+               num_classes=num_classes if args.conditional else 0, objective=args.objective, k=args.k or 1,
                kl=args.kl, likelihood=args.likelihood)
 
 

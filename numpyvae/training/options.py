@@ -10,7 +10,7 @@ import argparse
 import numpy as np
 
 from ..cli import Parser
-from ..data import DATASETS
+from ..data import DATA_SETTINGS, DATASETS, dataset_argument, image_size_argument
 from ..errors import UsageError
 from ..nn.layers import ACTIVATIONS
 from ..nn.optim import SGD, Adam, Optimizer
@@ -29,6 +29,7 @@ RUN_SETTINGS = RUN_SETTINGS + MODEL_SETTINGS  # the model family's flags (model_
 # before them lacks these and resumes with the defaults, which are the runs it made
 LATER_SETTINGS = {"binarize": "none", "validation": 0, "early_stopping": 0, "lr_schedule": "constant",
                   "lr_warmup": 0, "lr_gamma": 0.1, "lr_every": 1000, "lr_min": 0.0, "lr_horizon": None}
+LATER_SETTINGS.update(DATA_SETTINGS)  # issue 23: --image-size (numpyvae.data.datasets)
 RUN_SETTINGS += tuple(LATER_SETTINGS)
 
 
@@ -55,7 +56,15 @@ def build_parser() -> Parser:
                      help="at the end, also estimate -log p(x) by the IWAE bound with K samples per test image "
                           "(0: skip; 100 takes about 20 s)")
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", choices=DATASETS, default="mnist", help="which image set")
+    data.add_argument("--dataset", type=dataset_argument, default="mnist", metavar="NAME|PATH",
+                      help=f"which image set: {', '.join(DATASETS)}, or the path of a folder of images (labelled by "
+                           "sub-folder, or not), a .npy or .npz file, an IDX file, or a folder of four IDX files; "
+                           "data without a split of its own has one image in ten held out as the test set by a "
+                           "fixed permutation (README, Data)")
+    data.add_argument("--image-size", type=image_size_argument, default=None, metavar="HxW",
+                      help="height x width of the images (N for N x N): images of another size are resized to it "
+                           "(Pillow's bilinear filter, aspect ratio not kept), flat (N, H*W) arrays are read as it "
+                           "(default: the data's own size, which must then be one for all)")
     data.add_argument("--data-dir", default=None, help="folder holding <dataset>/ with the IDX files "
                       "(default: $NUMPYVAE_DATA_DIR, else ./data); missing files are downloaded")
     data.add_argument("--no-download", action="store_true", help="fail instead of downloading missing files")

@@ -161,8 +161,9 @@ def prepare_data(dataset: Dataset, args: argparse.Namespace) -> tuple[Dataset, t
     validation = None
     if args.validation:
         held_out = fixed_binarization(train[-args.validation:], args.binarize, seed=VALIDATION_DRAW_SEED)
-        validation = (held_out, labels[-args.validation:])
-        train, labels = train[:-args.validation], labels[:-args.validation]
+        unlabelled = labels is None  # images of your own may come without labels (numpyvae.data.datasets)
+        validation = (held_out, None if unlabelled else labels[-args.validation:])
+        train, labels = train[:-args.validation], None if unlabelled else labels[:-args.validation]
     test = fixed_binarization(dataset.test_images, args.binarize, seed=TEST_DRAW_SEED)
     return dataclasses.replace(dataset, train_images=train, train_labels=labels, test_images=test), validation
 

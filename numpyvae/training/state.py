@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import MiniBatcher
+from ..data import MiniBatcher, short_name
 from ..data.binarization import BatchBinarizer
 from ..errors import CheckpointError, NumericalError, UsageError
 from ..formats.checkpoint import Checkpoint, load_checkpoint, restore_params
@@ -23,7 +23,7 @@ from ..models.vae import VAE
 from ..nn.optim import Optimizer, global_norm
 from ..nn.schedules import Schedule
 from . import protocol
-from .model_options import build_model, labels_if_conditional
+from .model_options import NUM_CLASSES, build_model, labels_if_conditional
 from .options import DEFAULT_STEPS, LATER_SETTINGS, RUN_SETTINGS, make_optimizer, shown, validate
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -42,7 +42,7 @@ def check_finite(model: VAE, loss: float, step: int, checkpoint_path: Path) -> N
 
 
 def new_run_folder(dataset: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp, dataset = time.strftime("%Y%m%d-%H%M%S"), short_name(dataset)  # a path dataset: its last part
     folder, suffix = Path("runs") / f"{dataset}-{stamp}", 1
     while folder.exists():
         suffix += 1
@@ -132,9 +132,13 @@ def load_resumed(args: argparse.Namespace, given: set[str] = frozenset()) -> Che
 
 
 def start_run(args: argparse.Namespace, saved: Checkpoint | None, train_images: np.ndarray,
-              train_labels: np.ndarray | None = None) -> Run:
-    """A new run from the flags, or the saved one continued when ``saved`` is given."""
-    model = build_model(args)
+              train_labels: np.ndarray | None = None, num_classes: int = NUM_CLASSES) -> Run:
+    """A new run from the flags, or the saved one continued when ``saved`` is given; the model's input size is
+    the images' (N, H*W), a conditional model's classes are the data's ``num_classes``."""
+    if args.conditional and train_labels is None:
+        raise UsageError(f"--conditional needs labels, and {args.dataset} has none: sort the images into one "
+                         "sub-folder per class, or store labels beside the images in an .npz")
+    model = build_model(args, train_images.shape[1], num_classes)
     optimizer = make_optimizer(args, model.params)
     if args.batch_size > len(train_images):
         raise UsageError(f"--batch-size {args.batch_size} is larger than the {len(train_images)} training images")
