@@ -357,3 +357,12 @@ def test_a_gzip_idx_with_garbage_is_named(tmp_path, capsys):
     (tmp_path / "bad-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 5))
     assert main(["--dataset", str(tmp_path / "bad-idx3-ubyte.gz"), "--out", str(tmp_path / "run"), *FAST]) == 1
     assert "bad-idx3-ubyte.gz" in one_line_error(capsys)
+
+
+def test_unlabelled_images_with_a_validation_set(tmp_path):
+    folder = make_folder(tmp_path / "pngs", counts=(20, 20), labelled=False)
+    out = tmp_path / "run"
+    assert main(["--dataset", str(folder), "--out", str(out), *FAST, "--steps", "4", "--log-every", "2",
+                 "--validation", "5"]) == 0
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "step,train_loss,test_loss,validation_loss" and len(rows) == 3
