@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["numpyvae", "numpyvae.*"]),
     python_requires=">=3.10",
-    install_requires=["numpy", "pillow", "tqdm"],
+    install_requires=["numpy", "pillow>=10.1", "tqdm"],  # Pillow 10.1: its scalable default font
     extras_require={
         "test": ["pytest", "hypothesis", "ruff"],
         # an independent gradient oracle and the benchmark's comparison; never needed at run time

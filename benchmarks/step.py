@@ -34,11 +34,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from numpyvae.cli import Parser
 from numpyvae.models.vae import VAE
 from numpyvae.nn.optim import SGD
+from numpyvae.progress import progress_bar
 
 LR = 0.001
 REPO = Path(__file__).resolve().parent.parent
@@ -288,7 +288,7 @@ def measure_separately(names: list[str], roots: dict[str, Path], batch_size: int
     """
     key = {"wall": "step_ms", "cpu": "cpu_ms"}[clock]
     medians: dict[str, list[float]] = {name: [] for name in names}
-    with tqdm(total=rounds * len(names), desc=f"batch {batch_size} {dtype}", unit="process", leave=False,
+    with progress_bar(total=rounds * len(names), desc=f"batch {batch_size} {dtype}", unit="process", leave=False,
               file=sys.stderr) as progress:
         for index in range(rounds):
             for name in (names if index % 2 == 0 else names[::-1]):

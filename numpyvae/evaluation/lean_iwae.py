@@ -167,13 +167,13 @@ def iwae_bound_parallel(model, images: np.ndarray, *, k: int, batch_size: int = 
     import multiprocessing
     import os
 
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     config = dict(model.config)
     arguments = (config, {name: p.copy() for name, p in model.params.items()}, images, k, batch_size, seed, rows,
                  labels)
     batches = range(-(-len(images) // batch_size))
-    bar = tqdm(total=len(images), disable=not progress, unit="image", desc=f"IWAE K={k}", dynamic_ncols=True)
+    bar = progress_bar(total=len(images), disable=not progress, unit="image", desc=f"IWAE K={k}", dynamic_ncols=True)
     with bar:
         if workers == 1:
             _start_worker(*arguments)

@@ -6,28 +6,50 @@ import math
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFont
 
 from ..errors import OutputError
 
+MNIST_SHAPE = (28, 28)  # (height, width) of the images when nothing else is said
 
-def to_uint8(images: np.ndarray, side: int = 28) -> np.ndarray:
-    """Pixel intensities in [0, 1], shaped (N, side*side) or (N, side, side), as (N, side, side) uint8."""
-    images = np.asarray(images, dtype=np.float64).reshape(-1, side, side)
+
+def to_uint8(images: np.ndarray, shape: tuple[int, int] = MNIST_SHAPE) -> np.ndarray:
+    """Pixel intensities in [0, 1], shaped (N, H*W) or (N, H, W) with ``shape`` = (H, W), as (N, H, W) uint8."""
+    images = np.asarray(images, dtype=np.float64).reshape(-1, *shape)
     return np.rint(np.clip(images, 0, 1) * 255).astype(np.uint8)
 
 
-def tile(images: np.ndarray, columns: int | None = None, side: int = 28, padding: int = 2) -> np.ndarray:
-    """Lay N images out on a grid (rows of ``columns``, square by default) with white padding: uint8 2-D."""
-    tiles = to_uint8(images, side)
+def tile(images: np.ndarray, columns: int | None = None, shape: tuple[int, int] = MNIST_SHAPE,
+         padding: int = 2) -> np.ndarray:
+    """Lay N images of ``shape`` (H, W) out on a grid (rows of ``columns``, square by default) with white
+    padding: uint8 2-D."""
+    tiles = to_uint8(images, shape)
+    height, width = shape
     columns = columns or math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / columns)
-    cell = side + padding
-    grid = np.full((rows * cell + padding, columns * cell + padding), 255, dtype=np.uint8)
+    grid = np.full((rows * (height + padding) + padding, columns * (width + padding) + padding), 255, dtype=np.uint8)
     for index, image in enumerate(tiles):
-        top, left = padding + (index // columns) * cell, padding + (index % columns) * cell
-        grid[top:top + side, left:left + side] = image
+        top, left = padding + (index // columns) * (height + padding), padding + (index % columns) * (width + padding)
+        grid[top:top + height, left:left + width] = image
     return grid
+
+
+def enlargement(shape: tuple[int, int], target: int) -> int:
+    """The whole factor that brings an image's longer side nearest ``target`` pixels (at least 1)."""
+    return max(1, round(target / max(shape)))
+
+
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The pictures' font: Pillow's own scalable font (Aileron, bundled with Pillow 10.1 and later) at ``size``
+    pixels, where Pillow's tiny fixed bitmap font, ``ImageFont.load_default()`` without a size, would run
+    words together."""
+    return ImageFont.load_default(size=size)
+
+
+def font_size_for(image_size: tuple[int, int], fraction: float = 1 / 30, smallest: int = 12) -> int:
+    """A text size in pixels for a picture of ``image_size`` (width, height): ``fraction`` of its smaller side,
+    at least ``smallest`` (14 px for the 640 x 420 loss curves)."""
+    return max(smallest, round(min(image_size) * fraction))
 
 
 def save_png(pixels: np.ndarray, path: str | os.PathLike, scale: int = 1) -> None:
@@ -46,12 +68,15 @@ def save_pillow(image: Image.Image, path: str | os.PathLike) -> None:
         raise OutputError(f"cannot write {path} ({error.strerror or error})") from None
 
 
-def save_image(image: np.ndarray, path: str | os.PathLike, side: int = 28, scale: int = 4) -> None:
-    """One image (side*side,) in [0, 1] as a PNG, enlarged 4x so a 28x28 digit is visible."""
-    save_png(to_uint8(image, side)[0], path, scale)
+def save_image(image: np.ndarray, path: str | os.PathLike, shape: tuple[int, int] = MNIST_SHAPE,
+               scale: int | None = None) -> None:
+    """One image (H*W,) in [0, 1] as a PNG, enlarged ``scale`` times (default: to about 112 pixels on its
+    longer side, 4x for a 28x28 digit, so it is visible)."""
+    save_png(to_uint8(image, shape)[0], path, scale or enlargement(shape, 112))
 
 
-def save_grid(images: np.ndarray, path: str | os.PathLike, columns: int | None = None, side: int = 28,
-              scale: int = 2) -> None:
-    """N images (N, side*side) in [0, 1] as one PNG grid."""
-    save_png(tile(images, columns, side), path, scale)
+def save_grid(images: np.ndarray, path: str | os.PathLike, columns: int | None = None,
+              shape: tuple[int, int] = MNIST_SHAPE, scale: int | None = None, cell: int = 56) -> None:
+    """N images (N, H*W) in [0, 1] as one PNG grid, enlarged ``scale`` times (default: each image to about
+    ``cell`` pixels on its longer side, 2x for 28x28 digits)."""
+    save_png(tile(images, columns, shape), path, scale or enlargement(shape, cell))

@@ -88,8 +88,9 @@ def write_all(model: VAE, dataset: Dataset, out: str | Path, metrics: str | Path
     rng = np.random.default_rng(seed)
     written = []
 
-    def grid(name: str, images: np.ndarray, columns: int, scale: int = 2) -> None:
-        save_grid(images, out / name, columns=columns, scale=scale)
+    def grid(name: str, images: np.ndarray, columns: int, cell: int = 56) -> None:
+        """Images of the data's own height and width, each enlarged to about ``cell`` pixels."""
+        save_grid(images, out / name, columns=columns, shape=dataset.image_shape, cell=cell)
         written.append(out / name)
 
     if metrics is not None and Path(metrics).is_file():
@@ -111,11 +112,10 @@ def write_all(model: VAE, dataset: Dataset, out: str | Path, metrics: str | Path
                                                               labels[:pairs]), 1 + model.num_classes)
     else:
         grid("interpolations.png", interpolations(model, first, second), 10)
-    if model.config["latent_dim"] == 2 and model.conditional:  # its manifold would need one per class
-        plot_latent_scatter(model, dataset.test_images, dataset.test_labels, out / "latent_scatter.png")
-        written.append(out / "latent_scatter.png")
-    elif model.config["latent_dim"] == 2:
-        grid("manifold.png", manifold(model), 20, scale=1)  # 20 x 20 digits are big enough as they are
-        plot_latent_scatter(model, dataset.test_images, dataset.test_labels, out / "latent_scatter.png")
+    if model.config["latent_dim"] == 2 and not model.conditional:  # a conditional one would need one per class
+        grid("manifold.png", manifold(model), 20, cell=28)  # 20 x 20 digits are big enough at 28 pixels
+    if model.config["latent_dim"] == 2:
+        plot_latent_scatter(model, dataset.test_images, dataset.test_labels, out / "latent_scatter.png",
+                            names=dataset.classes)
         written.append(out / "latent_scatter.png")
     return written

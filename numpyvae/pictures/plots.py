@@ -7,11 +7,11 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from ..data import to_float
 from ..errors import DataError
-from ..formats.png import save_pillow
+from ..formats.png import font, font_size_for, save_pillow
 from ..models.vae import VAE
 
 # ten colours that stay apart from each other on white (one per digit label)
@@ -66,17 +66,29 @@ def tick_label(value: float) -> str:
 
 
 class Axes:
-    """A white canvas with a plot area, axes, ticks and labels, mapping data coordinates to pixels."""
+    """A white canvas with a plot area, axes, ticks and labels, mapping data coordinates to pixels.
+
+    The text is Pillow's scalable font (``numpyvae.formats.png.font``) sized to the picture: 1/30 of its
+    smaller side (14 px at 640 x 420), the title a third larger; the margins are measured from that text.
+    """
 
     def __init__(self, x_range: tuple[float, float], y_range: tuple[float, float], *, title: str, x_label: str,
                  y_label: str, size: tuple[int, int] = (640, 420)) -> None:
         self.image = Image.new("RGB", size, "white")
         self.draw = ImageDraw.Draw(self.image)
-        self.font = ImageFont.load_default()
-        self.left, self.top, self.right, self.bottom = 70, 40, size[0] - 20, size[1] - 50
+        self.text_size = font_size_for(size)
+        self.font, self.title_font = font(self.text_size), font(round(self.text_size * 4 / 3))
         self.x_ticks, self.y_ticks = nice_ticks(*x_range), nice_ticks(*y_range)
         self.x_range = (min(x_range[0], self.x_ticks[0]), max(x_range[1], self.x_ticks[-1]))
         self.y_range = (min(y_range[0], self.y_ticks[0]), max(y_range[1], self.y_ticks[-1]))
+        gap = self.text_size // 2
+        widest_tick = max(self.draw.textlength(tick_label(y), font=self.font) for y in self.y_ticks)
+        self.title_y = gap + self.text_size * 2 / 3  # the middle of the title's line
+        self.top = round(self.title_y + self.text_size * 2 / 3 + gap + self.text_size + gap)  # title, y label
+        self.left = round(gap + widest_tick + gap)
+        self.right = size[0] - round(max(gap * 2, self.draw.textlength(tick_label(self.x_ticks[-1]),
+                                                                       font=self.font) / 2 + gap))
+        self.bottom = size[1] - (gap + self.text_size + gap + self.text_size + gap)  # tick labels, x label
         self._frame(title, x_label, y_label)
 
     def pixel(self, x: float, y: float) -> tuple[float, float]:
@@ -85,20 +97,20 @@ class Axes:
                 self.bottom - (y - y0) / ((y1 - y0) or 1) * (self.bottom - self.top))
 
     def _frame(self, title: str, x_label: str, y_label: str) -> None:
-        draw, black, grey = self.draw, (0, 0, 0), (225, 225, 225)
+        draw, black, grey, gap = self.draw, (0, 0, 0), (225, 225, 225), self.text_size // 2
         for x in self.x_ticks:
             px = self.pixel(x, 0)[0]
             draw.line([(px, self.top), (px, self.bottom)], fill=grey)
-            draw.text((px, self.bottom + 6), tick_label(x), fill=black, font=self.font, anchor="mt")
+            draw.text((px, self.bottom + gap), tick_label(x), fill=black, font=self.font, anchor="mt")
         for y in self.y_ticks:
             py = self.pixel(0, y)[1]
             draw.line([(self.left, py), (self.right, py)], fill=grey)
-            draw.text((self.left - 6, py), tick_label(y), fill=black, font=self.font, anchor="rm")
+            draw.text((self.left - gap, py), tick_label(y), fill=black, font=self.font, anchor="rm")
         draw.rectangle([self.left, self.top, self.right, self.bottom], outline=black)
-        width = self.image.width
-        draw.text((width / 2, 15), title, fill=black, font=self.font, anchor="mm")
-        draw.text(((self.left + self.right) / 2, self.bottom + 30), x_label, fill=black, font=self.font, anchor="mt")
-        draw.text((8, self.top - 18), y_label, fill=black, font=self.font, anchor="lm")
+        draw.text((self.image.width / 2, self.title_y), title, fill=black, font=self.title_font, anchor="mm")
+        draw.text(((self.left + self.right) / 2, self.bottom + gap + self.text_size + gap), x_label, fill=black,
+                  font=self.font, anchor="mt")
+        draw.text((gap, self.top - gap), y_label, fill=black, font=self.font, anchor="ld")
 
     def line(self, xs: np.ndarray, ys: np.ndarray, colour: tuple[int, int, int]) -> None:
         points = [self.pixel(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(y)]
@@ -114,14 +126,16 @@ class Axes:
 
     def legend(self, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
         """Colour swatches and labels in the plot's top-right corner."""
-        row_height = 14
-        width = 16 + max(self.draw.textlength(label, font=self.font) for label, _ in entries) + 8
-        x0, y0 = self.right - width - 6, self.top + 6
-        self.draw.rectangle([x0, y0, x0 + width, y0 + row_height * len(entries) + 4], fill="white", outline="black")
+        size = self.text_size
+        row_height, swatch, pad = round(size * 1.5), round(size * 0.7), size // 2
+        width = pad + swatch + pad + max(self.draw.textlength(label, font=self.font) for label, _ in entries) + pad
+        x0, y0 = self.right - width - pad, self.top + pad
+        self.draw.rectangle([x0, y0, x0 + width, y0 + row_height * len(entries) + pad], fill="white",
+                            outline="black")
         for index, (label, colour) in enumerate(entries):
-            y = y0 + 4 + index * row_height
-            self.draw.rectangle([x0 + 4, y + 2, x0 + 12, y + 10], fill=colour)
-            self.draw.text((x0 + 16, y + 6), label, fill=(0, 0, 0), font=self.font, anchor="lm")
+            middle = y0 + pad / 2 + (index + 0.5) * row_height
+            self.draw.rectangle([x0 + pad, middle - swatch / 2, x0 + pad + swatch, middle + swatch / 2], fill=colour)
+            self.draw.text((x0 + pad + swatch + pad, middle), label, fill=(0, 0, 0), font=self.font, anchor="lm")
 
     def save(self, path: str | Path) -> None:
         save_pillow(self.image, path)
@@ -157,8 +171,10 @@ def plot_curves(metrics_path: str | Path, png_path: str | Path) -> None:
     axes.save(png_path)
 
 
-def plot_latent_scatter(model: VAE, images: np.ndarray, labels: np.ndarray, png_path: str | Path) -> None:
-    """The posterior means of ``images`` in a 2-D latent space, one colour per label, with a legend."""
+def plot_latent_scatter(model: VAE, images: np.ndarray, labels: np.ndarray | None, png_path: str | Path,
+                        names: tuple[str, ...] | None = None) -> None:
+    """The posterior means of ``images`` in a 2-D latent space, one colour per label, with a legend naming each
+    label (by ``names`` when given); unlabelled images (``labels`` None) all in the first colour, no legend."""
     given = labels if model.conditional else None
     means = np.concatenate([model.encode(to_float(images[i:i + 1000], model.dtype),
                                          None if given is None else given[i:i + 1000])[0]
@@ -166,10 +182,14 @@ def plot_latent_scatter(model: VAE, images: np.ndarray, labels: np.ndarray, png_
     axes = Axes((float(means[:, 0].min()), float(means[:, 0].max())),
                 (float(means[:, 1].min()), float(means[:, 1].max())),
                 title="posterior means of the test set", x_label="z[0]", y_label="z[1]", size=(640, 560))
-    for label in np.unique(labels):
-        chosen = labels == label
-        axes.dots(means[chosen, 0], means[chosen, 1], PALETTE[int(label) % len(PALETTE)])
-    axes.legend([(str(int(label)), PALETTE[int(label) % len(PALETTE)]) for label in np.unique(labels)])
+    if labels is None:
+        axes.dots(means[:, 0], means[:, 1], PALETTE[0])
+    else:
+        for label in np.unique(labels):
+            chosen = labels == label
+            axes.dots(means[chosen, 0], means[chosen, 1], PALETTE[int(label) % len(PALETTE)])
+        axes.legend([(names[int(label)] if names else str(int(label)), PALETTE[int(label) % len(PALETTE)])
+                     for label in np.unique(labels)])
     axes.save(png_path)
 
 

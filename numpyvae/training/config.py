@@ -34,7 +34,7 @@ from ..config import (
     to_dict,
 )
 from ..config import problems as section_problems
-from ..data import DATASETS
+from ..data import DATASETS, dataset_argument, image_size_argument
 from ..data.binarization import BINARIZATIONS, TEST_DRAW_SEED
 from ..models.config import ModelConfig
 from ..nn.schedules import SCHEDULES
@@ -82,7 +82,14 @@ class ScheduleConfig:
 
 @dataclass
 class DataConfig:
-    dataset: str = setting("mnist", "which image set", choices=DATASETS)
+    dataset: str = setting("mnist", f"which image set: {', '.join(DATASETS)}, or the path of a folder of images "
+                           "(labelled by sub-folder, or not), a .npy or .npz file, an IDX file, or a folder of four "
+                           "IDX files; data without a split of its own has one image in ten held out as the test set "
+                           "by a fixed permutation (README, Data)", parse=dataset_argument, metavar="NAME|PATH")
+    image_size: str | None = setting(None, "height x width of the images (N for N x N): images of another size are "
+                                     "resized to it (Pillow's bilinear filter, aspect ratio not kept), flat (N, H*W) "
+                                     "arrays are read as it (default: the data's own size, which must then be one "
+                                     "for all)", parse=image_size_argument, metavar="HxW")
     binarize: str = setting("none", "none: grey levels (the seed's; not comparable with published likelihoods); "
                             "static: pixel > 0.5 (not Larochelle's fixed binarization); dynamic: each training batch "
                             f"drawn as Bernoulli(pixel), the test set one fixed draw (seed {TEST_DRAW_SEED})",
@@ -193,10 +200,11 @@ class TrainConfig:
         run = {name: value for section in list(KEPT)[1:] for name, value in to_dict(getattr(self, section)).items()}
         return {"model": to_dict(self.model.resolved()), "run": run}
 
-    def model_for(self, input_dim: int) -> ModelConfig:
-        """The model's configuration for images of ``input_dim`` pixels (and the labels, when conditional)."""
+    def model_for(self, input_dim: int, num_classes: int = NUM_CLASSES) -> ModelConfig:
+        """The model's configuration for images of ``input_dim`` pixels and, when conditional, labels of
+        ``num_classes`` classes (both the data's)."""
         return dataclasses.replace(self.model, input_dim=input_dim,
-                                   num_classes=NUM_CLASSES if self.data.conditional else 0)
+                                   num_classes=num_classes if self.data.conditional else 0)
 
 
 def kept_from_dict(model: dict, run: dict, source: str) -> dict:

@@ -30,8 +30,9 @@ def prepare_data(dataset: Dataset, data: DataConfig) -> tuple[Dataset, tuple[np.
     validation = None
     if data.validation:
         held_out = fixed_binarization(train[-data.validation:], data.binarize, seed=VALIDATION_DRAW_SEED)
-        validation = (held_out, labels[-data.validation:])
-        train, labels = train[:-data.validation], labels[:-data.validation]
+        unlabelled = labels is None  # images of your own may come without labels (numpyvae.data.datasets)
+        validation = (held_out, None if unlabelled else labels[-data.validation:])
+        train, labels = train[:-data.validation], None if unlabelled else labels[:-data.validation]
     test = fixed_binarization(dataset.test_images, data.binarize, seed=TEST_DRAW_SEED)
     return dataclasses.replace(dataset, train_images=train, train_labels=labels, test_images=test), validation
 

@@ -9,6 +9,7 @@ writes the seed's images; at the end it reports the test-set -ELBO and leaves a 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import signal
 import sys
@@ -16,10 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..cli import given_flags, run
-from ..data import Dataset, load_dataset
+from ..data import DATASETS, Dataset, load_dataset, shown_size
 from ..errors import Interrupt, UsageError
 from ..evaluation.bounds import evaluate, format_table
 from ..formats.atomic import missing_folders, prepare_folder, remove_empty_folders, write_json
@@ -27,6 +27,7 @@ from ..formats.checkpoint import save_checkpoint
 from ..formats.lock import FolderLock
 from ..nn.optim import clip_by_global_norm
 from ..pictures import write_all
+from ..progress import progress_bar
 from ..resources import check_processes
 from .config import PRESETS, TrainConfig, build_parser, from_namespace, preset_of
 from .data import data_protocol, prepare_data
@@ -55,10 +56,16 @@ def train(config: TrainConfig, given: set[str] = frozenset()) -> dict:
         with FolderLock(out):  # one process at a time in a run's folder
             claim_folder(out, config, saved)
             dataset = load_dataset(config.data.dataset, options.data_dir, download=not options.no_download,
-                                   progress=not options.no_progress)
+                                   progress=not options.no_progress, image_size=config.data.image_size)
+            # the checkpoint records the images' size
+            config.data = dataclasses.replace(config.data, image_size=shown_size(dataset.image_shape))
+            if config.data.dataset not in DATASETS:  # your own images: say what was read and how it was split
+                print(f"data: {dataset.describe()}")
             dataset, validation = prepare_data(dataset, config.data)
-            run = start_run(config, saved, out, dataset.train_images, dataset.train_labels)
-            stopped_by = run_steps(run, Reporter(run, dataset.test_images, dataset.test_labels, validation))
+            run = start_run(config, saved, out, dataset.train_images, dataset.train_labels, dataset.num_classes)
+            reporter = Reporter(run, dataset.test_images, dataset.test_labels, validation,
+                                image_shape=dataset.image_shape)
+            stopped_by = run_steps(run, reporter)
             return finish(run, dataset, stopped_by, time.perf_counter() - started)
     except Interrupt as interrupt:  # outside the steps, which stop gracefully: say what is left to resume
         interrupt.what_is_left = what_is_left(out, options)
@@ -101,7 +108,7 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
     options, model, optimizer = run.config.options, run.model, run.optimizer
     checkpoint_path = run.out / CHECKPOINT_NAME
     loss_sum, loss_count = 0.0, 0
-    progress = tqdm(total=run.total_steps, initial=run.step, disable=options.no_progress, unit="step",
+    progress = progress_bar(total=run.total_steps, initial=run.step, disable=options.no_progress, unit="step",
                     dynamic_ncols=True, desc="training")
     with StopRequest() as stop:
         while run.step < run.total_steps and stop.signal_name is None and not run.stopping.stopped:

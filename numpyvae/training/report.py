@@ -19,8 +19,9 @@ class Reporter:
     """What a person sees: the seed's PNGs, 8x8 grids, metrics.csv, and the ``step: N loss: X`` lines."""
 
     def __init__(self, run: Run, test_images: np.ndarray, test_labels: np.ndarray | None = None,
-                 validation: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        self.run, self.test_images = run, test_images
+                 validation: tuple[np.ndarray, np.ndarray | None] | None = None,
+                 image_shape: tuple[int, int] = (28, 28)) -> None:
+        self.run, self.test_images, self.shape = run, test_images, image_shape
         self.validation, self.validation_loss = validation, None
         model = run.model
         self.test_labels = test_labels if model.conditional else None  # a conditional model's images and samples
@@ -30,8 +31,9 @@ class Reporter:
         # the same prior draws at every report, so the pictures show the model changing, not the noise
         self.prior_z = np.random.default_rng(run.config.run.seed + 1).standard_normal(
             (GRID, model.config["latent_dim"])).astype(model.dtype)
-        save_image(self.first_images[TEST_IMAGE], run.out / "input.png")
-        save_grid(self.first_images, run.out / "input_grid.png", columns=8)
+        self.shown = min(TEST_IMAGE, len(self.first_images) - 1)  # test image 6, or the last of a tiny test set
+        save_image(self.first_images[self.shown], run.out / "input.png", self.shape)
+        save_grid(self.first_images, run.out / "input_grid.png", columns=8, shape=self.shape)
         self.metrics = run.out / "metrics.csv"
         if not self.metrics.exists():
             self.metrics.write_text("step,train_loss,test_loss" + (",validation_loss" if validation is not None
@@ -42,10 +44,10 @@ class Reporter:
         test_loss = negative_elbo(model, self.test_images, labels=self.test_labels)
         reconstructions = model.reconstruct(self.first_images, self.first_labels)
         samples = model.decode(self.prior_z, self.prior_labels)
-        save_image(reconstructions[TEST_IMAGE], out / f"{step}.png")  # the seed's two pictures come from
-        save_image(samples[0], out / f"z_{step}.png")                  # the grids' own rows
-        save_grid(reconstructions, out / f"reconstructions_{step}.png", columns=8)
-        save_grid(samples, out / f"samples_{step}.png", columns=8)
+        save_image(reconstructions[self.shown], out / f"{step}.png", self.shape)  # the seed's two pictures come
+        save_image(samples[0], out / f"z_{step}.png", self.shape)                 # from the grids' own rows
+        save_grid(reconstructions, out / f"reconstructions_{step}.png", columns=8, shape=self.shape)
+        save_grid(samples, out / f"samples_{step}.png", columns=8, shape=self.shape)
         row = [step, f"{train_loss:.4f}", f"{test_loss:.4f}"]
         if self.validation is not None:
             images, labels = self.validation

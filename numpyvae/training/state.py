@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import SettingError
-from ..data import MiniBatcher
+from ..data import MiniBatcher, short_name
 from ..data.binarization import BatchBinarizer
 from ..errors import CheckpointError, NumericalError, UsageError
 from ..formats.checkpoint import Checkpoint, load_checkpoint, restore_params
@@ -25,7 +25,7 @@ from ..models.vae import VAE
 from ..nn.optim import SGD, Adam, Optimizer, global_norm
 from ..nn.schedules import Schedule
 from ..resources import check_memory
-from .config import DEFAULT_STEPS, KEPT, TrainConfig, contradictions, kept_from_dict
+from .config import DEFAULT_STEPS, KEPT, NUM_CLASSES, TrainConfig, contradictions, kept_from_dict
 
 CHECKPOINT_NAME = "checkpoint.npz"
 # the files of a run that --overwrite removes before a new run starts in its folder (pictures are replaced)
@@ -45,7 +45,7 @@ def check_finite(model: VAE, loss: float, step: int, checkpoint_path: Path) -> N
 
 
 def new_run_folder(dataset: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp, dataset = time.strftime("%Y%m%d-%H%M%S"), short_name(dataset)  # a path dataset: its last part
     folder, suffix = Path("runs") / f"{dataset}-{stamp}", 1
     while folder.exists():
         suffix += 1
@@ -176,7 +176,7 @@ def make_schedule(config: TrainConfig, total_steps: int) -> Schedule:
                     horizon=s.lr_horizon or total_steps, lr_min=s.lr_min)
 
 
-def check_fits(config: TrainConfig, input_dim: int) -> None:
+def check_fits(config: TrainConfig, input_dim: int, num_classes: int = NUM_CLASSES) -> None:
     """UsageError, with the estimate, when one training step of this configuration would not fit in memory.
 
     The estimate counts the weights, their gradients and the optimizer's state, and what one step caches: about
@@ -184,7 +184,7 @@ def check_fits(config: TrainConfig, input_dim: int) -> None:
     five per pixel of each decoded row (the logits, the probabilities, the clip mask, the image, the gradient).
     The decoder sees K rows per image with --objective iwae.
     """
-    model = config.model_for(input_dim)
+    model = config.model_for(input_dim, num_classes)
     itemsize = np.dtype(model.dtype).itemsize
     weights = sum(math.prod(shape) for shape in model.parameter_shapes().values())
     states = {"adam": 4, "sgd": 1 if config.optimizer.momentum else 0}[config.optimizer.optimizer]
@@ -200,10 +200,14 @@ def check_fits(config: TrainConfig, input_dim: int) -> None:
 
 
 def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_images: np.ndarray,
-              train_labels: np.ndarray | None = None) -> Run:
-    """A new run from the configuration, or the saved one continued when ``saved`` is given."""
-    check_fits(config, train_images.shape[1])
-    config = dataclasses.replace(config, model=config.model_for(train_images.shape[1]))
+              train_labels: np.ndarray | None = None, num_classes: int = NUM_CLASSES) -> Run:
+    """A new run from the configuration, or the saved one continued when ``saved`` is given; the model's input
+    size is the images' (N, H*W), a conditional model's classes are the data's ``num_classes``."""
+    if config.data.conditional and train_labels is None:
+        raise UsageError(f"--conditional needs labels, and {config.data.dataset} has none: sort the images into "
+                         "one sub-folder per class, or store labels beside the images in an .npz")
+    check_fits(config, train_images.shape[1], num_classes)
+    config = dataclasses.replace(config, model=config.model_for(train_images.shape[1], num_classes))
     model = VAE(**dataclasses.asdict(config.model), seed=config.run.seed)
     optimizer = make_optimizer(config, model.params)
     batch_size = config.data.batch_size

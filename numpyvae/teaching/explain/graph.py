@@ -17,11 +17,12 @@ import math
 import sys
 from dataclasses import dataclass
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from ...cli import Parser, run
 from ...errors import UsageError
 from ...formats.atomic import check_file_destination, write_bytes_atomic
+from ...formats.png import font
 
 BLACK, RED, GREY, ORANGE, FILL = (0, 0, 0), (200, 30, 30), (110, 110, 110), (230, 140, 0), (242, 246, 252)
 SIZE = (1700, 860)
@@ -60,10 +61,6 @@ EDGES = [
     ("loglik", "loss", "-1/B", 0.5), ("mu", "kl", "mu / B", 0.5),
     ("sigma", "kl", "(sigma - sigma/(1e-8 + sigma^2)) / B", 0.25), ("kl", "loss", "1/B", 0.5),
 ]
-
-
-def font(size: int) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
 
 
 def _box(draw: ImageDraw.ImageDraw, node: Node, text_font) -> tuple[float, float]:

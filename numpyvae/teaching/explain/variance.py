@@ -22,13 +22,13 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from ...cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
 from ...data import to_float
 from ...errors import UsageError
 from ...models.vae import VAE
 from ...nn.losses import GaussianLogDensity
+from ...progress import progress_bar
 
 ESTIMATORS = ("B", "A", "score")
 DESCRIPTIONS = {"B": "reparameterization, analytic KL (the seed's)", "A": "reparameterization, sampled KL",
@@ -86,7 +86,7 @@ def gradient_spread(model: VAE, x: np.ndarray, labels=None, draws: int = 100, se
     sums = {name: 0.0 for name in ESTIMATORS}
     squares = {name: 0.0 for name in ESTIMATORS}
     latent = model.config["latent_dim"]
-    for _ in tqdm(range(draws), desc="draws", disable=not progress, leave=False):
+    for _ in progress_bar(range(draws), desc="draws", disable=not progress, leave=False):
         eps = rng.standard_normal((len(x), latent)).astype(model.dtype)
         for name in ESTIMATORS:
             model.elbo(x, False, eps, labels, kl="sampled" if name == "A" else "analytic")
