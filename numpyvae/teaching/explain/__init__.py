@@ -11,6 +11,6 @@
 from ...models.vae import VAE
 from .bugs import BUGS, planted
 from .command import main
-from .trace import Stage, TracedVAE, explain, numerical_check, walk_backward
+from .trace import Stage, TracedVAE, explain, numerical_check, observe_backward
 
-__all__ = ["BUGS", "Stage", "TracedVAE", "VAE", "explain", "main", "numerical_check", "planted", "walk_backward"]
+__all__ = ["BUGS", "Stage", "TracedVAE", "VAE", "explain", "main", "numerical_check", "observe_backward", "planted"]

@@ -5,9 +5,9 @@ Two pixels, one hidden unit in each network, one latent dimension, one image, no
     x = (1, 0)       W_enc1 = (0.5, -0.5)^T   W_mu = 1   W_sigma = -1   W_dec1 = 1   W_dec2 = (2, -2)
     eps = 0.5        every bias 0
 
-It is the package's own VAE (``VAE(2, (1,), 1, keep_prob=1)``) with those weights, run through the same
-legend and backward walk as ``python -m numpyvae.explain``, printing the numbers instead of their norms,
-with the sums at the two meeting points written out term by term. Every gradient is checked numerically.
+It is the package's own VAE (``VAE(2, (1,), 1, keep_prob=1)``) with those weights, shown through the same
+legend and the same observed ``VAE.backward`` as ``python -m numpyvae.explain``, printing the numbers instead
+of their norms, with the sums at the two meeting points written out term by term. Every gradient is checked numerically.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from ...cli import Parser, run
 from ...models.vae import VAE
-from .trace import TOLERANCE, Stage, TracedVAE, numerical_check, walk_backward
+from .trace import TOLERANCE, Stage, TracedVAE, numerical_check
 
 WEIGHTS = {"encoder.fc1.weight": [[0.5], [-0.5]], "encoder.mean.weight": [[1.0]], "encoder.std.weight": [[-1.0]],
            "decoder.fc1.weight": [[1.0]], "decoder.output.weight": [[2.0, -2.0]]}
@@ -27,13 +27,11 @@ X, EPS = [[1.0, 0.0]], [[0.5]]
 
 
 def worked_model() -> TracedVAE:
-    """The two-pixel, one-latent VAE with the round weights above, run forward."""
+    """The two-pixel, one-latent VAE with the round weights above, traced (not yet run)."""
     model = VAE(2, (1,), 1, keep_prob=1.0, seed=0, dtype=np.float64)
     for name, array in model.params.items():
         array[...] = WEIGHTS.get(name, 0.0)
-    traced = TracedVAE(model, np.array(X), np.array(EPS), training=True)
-    traced.forward()
-    return traced
+    return TracedVAE(model, np.array(X), np.array(EPS), training=True)
 
 
 def numbers(array: np.ndarray) -> str:
@@ -44,8 +42,7 @@ def numbers(array: np.ndarray) -> str:
 def worked_example() -> tuple[TracedVAE, float, list[tuple[Stage, float]]]:
     """The trace, its loss, and every backward stage with its numerical-check error."""
     traced = worked_model()
-    loss = float(traced.run_steps(0).sum())
-    stages = walk_backward(traced)
+    loss, stages = traced.run()
     return traced, loss, [(stage, numerical_check(traced, stage, 1e-4)) for stage in stages]
 
 
