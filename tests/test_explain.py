@@ -149,6 +149,21 @@ def test_each_planted_bug_is_caught_first_where_it_was_planted(name, capsys):
     assert f"the check first fails at '{failing[0]}'" in out and f"planted bug '{name}'" in out
 
 
+def test_what_the_failing_rows_say_is_read_from_them(capsys):
+    """A bias averaged over the batch fails only bias rows: no node inherits it, and the verdict says so; a wrong
+    derivative in the chain fails the rows below it, and the verdict counts them."""
+    assert ex.main(["--bug", "dense-bias", "--pixels", "16", "--hidden", "8"]) == 1
+    out = capsys.readouterr().out
+    failing = [line.split()[0] for line in out.splitlines() if line.endswith("FAIL")]
+    assert failing and all(name.endswith(".bias") for name in failing)
+    assert "inherit" not in out and "every node's gradient passes: the error does not travel down the chain" in out
+    assert ex.main(["--bug", "tanh", "--pixels", "16", "--hidden", "8"]) == 1
+    out = capsys.readouterr().out
+    rows = [line.split()[0] for line in out.split("gradient wrt")[1].splitlines()[1:] if line[:1] not in (" ", "")]
+    below = rows[rows.index("dec.a1") + 1:rows.index("the")]
+    assert f"the rows above it pass; all {len(below)} rows below it fail too" in out
+
+
 def test_a_planted_bug_is_gone_after_the_run():
     originals = (Tanh.backward, Dropout.backward, Dense.backward, GaussianKL.backward, vae.heads_backward,
                  vae.reparameterization_backward)

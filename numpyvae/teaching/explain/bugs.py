@@ -105,3 +105,22 @@ def planted(name: str | None) -> Iterator[Bug | None]:
     with mock.patch.object(bug.owner, bug.attribute, bug.replacement):
         yield bug
 
+
+def where_it_fails(names: list[str], failing: list[bool]) -> str:
+    """What the checks' pattern says, read from the rows themselves (their names in order, and which fail).
+
+    A node's gradient feeds the rows below it; a parameter's (``.weight``, ``.bias``) feeds none: when only
+    parameter rows fail, the error did not travel down the chain.
+    """
+    first = failing.index(True)
+    below = list(zip(names[first + 1:], failing[first + 1:], strict=True))
+    failing_below = [name for name, fails in below if fails]
+    head = f"the check first fails at '{names[first]}': the rows above it pass"
+    if not failing_below:
+        return f"{head}, and so do all {len(below)} rows below it: its error reaches no other gradient"
+    if all(name.endswith((".weight", ".bias")) for name in [names[first], *failing_below]):
+        return (f"{head}; below it {len(failing_below)} more rows fail, all of them parameters', while every node's "
+                "gradient passes: the error does not travel down the chain (a parameter's gradient feeds no other)")
+    if len(failing_below) == len(below):
+        return f"{head}; all {len(below)} rows below it fail too"
+    return f"{head}; {len(failing_below)} of the {len(below)} rows below it fail too"

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...cli import Parser, given_flags, run
 from ...errors import UsageError
-from .bugs import BUGS, planted
+from .bugs import BUGS, planted, where_it_fails
 from .trace import STEP, TOLERANCE, explain
 
 SUBCOMMANDS = ("worked", "graph", "variance", "bounds")
@@ -85,7 +85,7 @@ def explain_command(args: argparse.Namespace) -> int:
         print("every gradient agrees with its numerical check" + (" (the planted bug was not caught)" if bug else ""))
         return 0
     if bug is not None:
-        print(f"the check first fails at '{failing[0]}': the rows above it pass, the rows below inherit its error")
+        print(where_it_fails([stage.name for stage, _ in rows], [not error < TOLERANCE for _, error in rows]))
     else:
         print(f"some gradients are off by more than {TOLERANCE} (an ELU input within {2 * STEP:g} of 0 makes the "
               "numerical gradient cross its kink: try another --seed)")

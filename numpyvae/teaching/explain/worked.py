@@ -7,7 +7,8 @@ Two pixels, one hidden unit in each network, one latent dimension, one image, no
 
 It is the package's own VAE (``VAE(2, (1,), 1, keep_prob=1)``) with those weights, shown through the same
 legend and the same observed ``VAE.backward`` as ``python -m numpyvae.explain``, printing the numbers instead
-of their norms, with the sums at the two meeting points written out term by term. Every gradient is checked numerically.
+of their norms, with the sums at the two meeting points written out term by term. Every gradient is checked
+numerically.
 """
 
 from __future__ import annotations
@@ -68,17 +69,17 @@ def build_parser() -> Parser:
 def worked_command(args: argparse.Namespace) -> int:
     traced, loss, rows = worked_example()
     print("forward (one image, B = 1; no dropout; every bias 0)")
-    print(f"  {'x':<8} {'the image':<42} {numbers(traced.x)}")
+    print(f"  {'x':<8} {'the image':<49} {numbers(traced.x)}")
     for step in traced.steps:
         formula = step.formula.replace(" * m / rho", "  (rho = 1: no dropout)")
-        print(f"  {step.name:<8} = {formula:<40} {numbers(traced.values[step.name])}")
+        print(f"  {step.name:<8} = {formula:<47} {numbers(traced.values[step.name])}")
     model = traced.model
-    print(f"  {'xhat':<8} = {'sigmoid(logits)':<40} {numbers(1 / (1 + np.exp(-traced.values['logits'])))}")
+    print(f"  {'xhat':<8} = {'sigmoid(logits)':<47} {numbers(1 / (1 + np.exp(-traced.values['logits'])))}")
     log_p = model.reconstruction.forward(traced.values["logits"], traced.x).item()
-    print(f"  {'log p':<8} = {'sum of x log xhat + (1 - x) log(1 - xhat)':<40} {log_p:.4f}")
-    print(f"  {'KL':<8} = {'0.5 (sigma^2 + mu^2 - log sigma^2 - 1)':<40} "
+    print(f"  {'log p':<8} = {'sum of x log xhat + (1 - x) log(1 - xhat)':<47} {log_p:.4f}")
+    print(f"  {'KL':<8} = {'0.5 (sigma^2 + mu^2 - log(1e-8 + sigma^2) - 1)':<47} "
           f"{model.kl.forward(traced.values['mu'], traced.values['sigma']).item():.4f}")
-    print(f"  {'L':<8} = {'KL - log p':<40} {loss:.4f}")
+    print(f"  {'L':<8} = {'KL - log p':<47} {loss:.4f}")
     print("backward (dN = dL/dN; with B = 1 there is no 1/B; weights read from the forward table)")
     gradients = {stage.name: stage.gradient for stage, _ in rows}
     written = sums_written_out(traced, gradients)
