@@ -175,8 +175,9 @@ class TracedVAE:
     def index(self, name: str) -> int:
         return next(i for i, step in enumerate(self.steps) if step.name == name)
 
-    def legend(self) -> list[str]:
-        """The forward pass, one line per node: name, shape, how it is computed, what it is."""
+    def legend(self, derivatives: bool = True) -> list[str]:
+        """The forward pass, one line per node: name, shape, how it is computed, what it is; then the loss, and
+        the activations' derivatives unless ``derivatives`` is false."""
         model = self.model
         dropout = next((layer for layer in model.encoder.layers if isinstance(layer, Dropout)), None)
         keep = f"rho = {dropout.mask_prob:.6g}" if dropout is not None and dropout.keep_prob < 1 else "rho = 1"
@@ -204,9 +205,9 @@ class TracedVAE:
                       f"{model.kl_term_weight():g})",
                       f"   log p(x | z{given}) = sum over pixels of x log xhat + (1 - x) log(1 - xhat)",
                       "   KL = 0.5 sum over latent dims of (sigma^2 + mu^2 - log(1e-8 + sigma^2) - 1)"]
-        lines += [
-                  "   f' : " + "; ".join(sorted({ACTIVATIONS[type(layer)][2] for net in (model.encoder, model.decoder)
-                                                 for layer in net.layers if type(layer) in ACTIVATIONS}))]
+        if derivatives:
+            used = {type(layer) for net in (model.encoder, model.decoder) for layer in net.layers}
+            lines.append("   f' : " + "; ".join(sorted(ACTIVATIONS[kind][2] for kind in used if kind in ACTIVATIONS)))
         return lines
 
 
