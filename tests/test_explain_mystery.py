@@ -45,7 +45,7 @@ def test_a_mystery_shows_the_evidence_and_never_the_bug(seed, capsys):
     legend = [line for line in capsys.readouterr().out.split("backward, from the loss down")[0].splitlines()
               if not line.startswith("     f' :")]
     before_the_table = out.split("backward, from the loss down")[0].splitlines()
-    assert before_the_table[:-1] == legend and before_the_table[-1].startswith(f"mystery {seed}: a bug is planted")
+    assert before_the_table[:-2] == legend and before_the_table[-2].startswith(f"mystery {seed}: a bug is planted")
     assert f"the check first fails at '{failing[0]}'" in out
     evidence = out.split(f"evidence at '{failing[0]}'")[1]
     assert "||a|| = " in evidence and "||n|| = " in evidence and "a / n" in evidence

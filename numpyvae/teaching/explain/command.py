@@ -97,8 +97,8 @@ def walk(args: argparse.Namespace, options: dict, bug_name: str | None, mystery:
         print("  " + line)
     print(f"loss L = {loss:.6f}")
     if mystery is not None:
-        print(f"mystery {mystery}: a bug is planted in one step of the backward pass; which? The rows say where "
-              "the numerical check fails, not what the right equation is (docs/elbo_backprop.md derives each)")
+        print(f"mystery {mystery}: a bug is planted in one step of the backward pass. Which? The rows say where the\n"
+              "  numerical check fails, not what the right equation is (docs/elbo_backprop.md derives each)")
     elif bug is not None:
         print(f"planted bug '{bug.name}': {bug.wrong_line}\n  (right: {bug.right_line})")
     print("backward, from the loss down; dN means dL/dN, the gradient of the loss with respect to node N")
@@ -127,8 +127,8 @@ def walk(args: argparse.Namespace, options: dict, bug_name: str | None, mystery:
         print(f"evidence at '{stage.name}' ({'x'.join(map(str, stage.gradient.shape))}):")
         for line in ratio_evidence(stage.gradient, stage.numeric):
             print("  " + line)
-        print(f"which bug is it? {mystery_command_line(args, mystery, '--guess', 'NAME')}, NAME one of: "
-              f"{', '.join(sorted(BUGS))}")
+        print(f"which bug is it? {mystery_command_line(args, mystery, '--guess', 'NAME')}\n"
+              f"  with NAME one of {', '.join(sorted(BUGS))}")
     return 1
 
 
