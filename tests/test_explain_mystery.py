@@ -1,6 +1,7 @@
 """python -m numpyvae.explain --mystery [SEED] and --guess NAME: a bug planted unnamed, the evidence, the answer."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +117,17 @@ def test_bad_mystery_flags_are_one_line_errors(argv, message, capsys):
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
     assert captured.err.count("\n") == 1 and captured.err.startswith("error: ") and message in captured.err
+
+
+def test_the_guides_mysteries_are_what_it_says(capsys):
+    """The guide's exercise lists seeds that plant the nine bugs one each, and reads mystery 9 through as elu,
+    quoting the tail of its output: both must stay true."""
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "elbo_backprop.md").read_text()
+    listed = re.search(r"Name the bug of each of (.*?) \(with the", guide, re.S).group(1)
+    seeds = [int(seed) for seed in re.findall(r"`(?:--mystery )?(\d+)`", listed)]
+    assert sorted(mystery.mystery_bug(seed, {}) for seed in [*seeds, 9]) == sorted(ex.BUGS)
+    assert mystery.mystery_bug(9, {}) == "elu" and "`--mystery 9 --guess elu` says `right`" in guide
+    assert ex.main(["--mystery", "9"]) == 1
+    out = capsys.readouterr().out
+    quoted = guide.split("The tail of `python -m numpyvae.explain --mystery 9`:\n\n```\n")[1].split("```")[0]
+    assert out.endswith(quoted)

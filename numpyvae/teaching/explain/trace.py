@@ -87,6 +87,7 @@ class TracedVAE:
         self.conditional = getattr(model, "num_classes", 0) > 0
         self.samples = len(eps) if self.iwae else 1  # K, the samples per image
         self.names = weight_names(model)
+        self.reported: dict[str, np.ndarray] = {}  # what VAE.backward reported, filled by ``run``
         self.steps: list[Step] = []
         self.values: dict[str, np.ndarray] = {"x": x}
         if self.conditional:
@@ -230,7 +231,7 @@ def observe_backward(traced: TracedVAE) -> list[Stage]:
     equations = node_equations(traced)
     stages: list[Stage] = []
     shown: set[int] = set()  # the dense layers whose parameter rows are in
-    traced.reported = reported = {}
+    traced.reported = reported = {}  # name -> a copy of each gradient VAE.backward reported
 
     def node_row(name: str, equation: str, gradient: np.ndarray) -> None:
         stages.append(Stage(name, equation, gradient, lambda: traced.values[name], traced.index(name) + 1))
@@ -244,11 +245,16 @@ def observe_backward(traced: TracedVAE) -> list[Stage]:
                                 lambda layer=layer, param=param: layer.params[param], traced.index(step.name)))
         shown.add(id(layer))
 
+    def layer_of(name: str) -> Layer | None:
+        """The layer whose input's gradient VAE.backward reports as ``name`` ("decoder.3": decoder.layers[3])."""
+        if name == "mean_head":
+            return model.mean_head
+        network, _, index = name.partition(".")
+        return networks[network].layers[int(index)] if network in networks and index.isdigit() else None
+
     def record(name: str, gradient: np.ndarray) -> None:
         reported[name] = gradient = gradient.copy()
-        network, _, index = name.partition(".")
-        layer = model.mean_head if name == "mean_head" else \
-            networks[network].layers[int(index)] if network in networks and index.isdigit() else None
+        layer = layer_of(name)
         if layer is not None:  # the gradient of the input of the layer of one forward step
             step = steps_by_layer[id(layer)]
             if isinstance(layer, Dense):
