@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from numpyvae.models import vae
 from numpyvae.nn.layers import Dense, Dropout, Tanh
 from numpyvae.nn.losses import GaussianKL
 from numpyvae.teaching import explain as ex
@@ -34,6 +35,7 @@ def test_every_weight_row_names_its_input(capsys):
 
 
 def test_parameter_rows_show_the_models_own_gradients():
+    """The rows are VAE.backward's own arrays: equal to the bit to a plain model.backward() on the same batch."""
     loss, rows, _ = ex.explain(seed=1, pixels=16)
     stages = {stage.name: stage for stage, _ in rows}
     assert len([name for name in stages if name.endswith((".weight", ".bias"))]) == 14
@@ -43,7 +45,70 @@ def test_parameter_rows_show_the_models_own_gradients():
     assert model.loss(x, True, eps) == loss
     model.backward()
     for name, grad in model.grads.items():
-        np.testing.assert_allclose(stages[name].gradient, grad, rtol=1e-12)
+        assert np.array_equal(stages[name].gradient, grad), name
+
+
+OPTIONS = [dict(), dict(classes=3), dict(objective="iwae", k=3), dict(classes=2, objective="iwae", k=2)]
+
+
+def fresh_model(traced, **options):
+    """A second model like the walk's, its loss run on the walk's batch: the same weights, noise and masks."""
+    model = ex.VAE(16, (8, 8), 3, keep_prob=0.8, seed=1, dtype=np.float64, num_classes=options.get("classes", 0),
+                   objective=options.get("objective", "elbo"), k=options.get("k", 1))
+    return model, model.loss(traced.x, True, traced.eps, labels=traced.labels)
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_every_node_row_is_what_vae_backward_reports(options):
+    """Each node row is the gradient VAE.backward reported under that node's name, to the bit; the rows cover
+    every node the loss depends on through a gradient; and recording changes none of backward's results."""
+    _, rows, traced = ex.explain(seed=1, pixels=16, hidden=8, **options)
+    model, _ = fresh_model(traced, **options)
+    reported = {}
+    model.backward(record=lambda name, gradient: reported.setdefault(name, gradient.copy()))
+    recorded_grads = {name: grad.copy() for name, grad in model.grads.items()}
+    stages = {stage.name: stage for stage, _ in rows}
+    layer = {"z_mean": "mu", "z_std": "sigma", "std_head.1": "a_sigma", "log_weights": "log_w"}
+    for name, node in {**{name: name for name in ("logits", "z", "h")}, **layer}.items():
+        if name in reported:
+            assert np.array_equal(stages[node].gradient.reshape(reported[name].shape), reported[name]), name
+    assert np.array_equal(stages["enc.a1"].gradient, reported["encoder.1"])
+    nodes = {step.name for step in traced.steps} - {"xy"}
+    assert {name for name in stages if not name.endswith((".weight", ".bias"))} == nodes
+    # the parts at the meeting points add up to the row, with the model's own arithmetic
+    assert np.array_equal(stages["h"].parts["the mu head's path"] + stages["h"].parts["the sigma head's path"],
+                          stages["h"].gradient)
+    if options.get("objective") == "iwae":
+        decoder, prior, posterior = stages["z"].parts.values()
+        assert np.array_equal(decoder + prior + posterior, stages["z"].gradient)
+    model.backward()  # without a recorder: the very same gradients
+    for name, grad in model.grads.items():
+        assert np.array_equal(recorded_grads[name], grad), name
+
+
+@pytest.mark.parametrize("objective", ["elbo", "iwae"])
+@pytest.mark.parametrize("name", sorted(ex.BUGS))
+def test_every_planted_bug_changes_the_gradients_training_computes(name, objective):
+    """A planted bug patches code that VAE.backward runs: the seed's architecture in float32, one batch, the same
+    noise and dropout masks, backward without and with the bug (kl-std is the ELBO's KL: the IWAE has none)."""
+    model = ex.VAE(objective=objective, k=2 if objective == "iwae" else 1)  # the seed's model: 784-500-500-20, dropout 0.9, float32
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 784), dtype=np.float32)
+    eps = rng.standard_normal((2, 8, 20) if objective == "iwae" else (8, 20), dtype=np.float32)
+    model.loss(x, True, eps)
+
+    def gradients():
+        model.backward()
+        return {key: grad.copy() for key, grad in model.grads.items()}
+    right = gradients()
+    with ex.planted(name):
+        wrong = gradients()
+    again = gradients()  # the caches are untouched by backward: the comparison is on the same pass
+    assert all(np.array_equal(right[key], again[key]) for key in right)
+    changed = [key for key in right if not np.array_equal(right[key], wrong[key])]
+    assert bool(changed) == (name != "kl-std" or objective == "elbo"), changed
+    if changed:
+        assert any(key.startswith("encoder.") for key in changed)  # every bug reaches the encoder's first layer
 
 
 def test_node_rows_are_the_gradients_of_the_loss_in_that_node():
@@ -84,14 +149,29 @@ def test_each_planted_bug_is_caught_first_where_it_was_planted(name, capsys):
     assert f"the check first fails at '{failing[0]}'" in out and f"planted bug '{name}'" in out
 
 
+def test_what_the_failing_rows_say_is_read_from_them(capsys):
+    """A bias averaged over the batch fails only bias rows: no node inherits it, and the verdict says so; a wrong
+    derivative in the chain fails the rows below it, and the verdict counts them."""
+    assert ex.main(["--bug", "dense-bias", "--pixels", "16", "--hidden", "8"]) == 1
+    out = capsys.readouterr().out
+    failing = [line.split()[0] for line in out.splitlines() if line.endswith("FAIL")]
+    assert failing and all(name.endswith(".bias") for name in failing)
+    assert "inherit" not in out and "every node's gradient passes: the error does not travel down the chain" in out
+    assert ex.main(["--bug", "tanh", "--pixels", "16", "--hidden", "8"]) == 1
+    out = capsys.readouterr().out
+    rows = [line.split()[0] for line in out.split("gradient wrt")[1].splitlines()[1:] if line[:1] not in (" ", "")]
+    below = rows[rows.index("dec.a1") + 1:rows.index("the")]
+    assert f"the rows above it pass; all {len(below)} rows below it fail too" in out
+
+
 def test_a_planted_bug_is_gone_after_the_run():
-    originals = (Tanh.backward, Dropout.backward, Dense.backward, GaussianKL.backward, ex.trace.trunk_backward,
-                 ex.trace.reparameterization_backward)
+    originals = (Tanh.backward, Dropout.backward, Dense.backward, GaussianKL.backward, vae.heads_backward,
+                 vae.reparameterization_backward)
     for name in ex.BUGS:
         with ex.planted(name):
             pass
     assert originals == (Tanh.backward, Dropout.backward, Dense.backward, GaussianKL.backward,
-                         ex.trace.trunk_backward, ex.trace.reparameterization_backward)
+                         vae.heads_backward, vae.reparameterization_backward)
     assert ex.main(["--pixels", "16", "--hidden", "8"]) == 0
 
 
@@ -109,12 +189,11 @@ def test_the_conditional_and_iwae_walks_agree_with_the_model_and_the_checks(opti
     loss, rows, traced = ex.explain(seed=1, pixels=16, hidden=8, **options)
     assert all(error < 1e-6 for _, error in rows), [(stage.name, error) for stage, error in rows if error >= 1e-6]
     stages = {stage.name: stage for stage, _ in rows}
-    model = ex.VAE(16, (8, 8), 3, keep_prob=0.8, seed=1, dtype=np.float64, num_classes=options.get("classes", 0),
-                   objective=options.get("objective", "elbo"), k=options.get("k", 1))
-    assert model.loss(traced.x, True, traced.eps, labels=traced.labels) == loss
+    model, model_loss = fresh_model(traced, **options)
+    assert model_loss == loss
     model.backward()
     for name, grad in model.grads.items():
-        np.testing.assert_allclose(stages[name].gradient, grad, rtol=1e-10, atol=1e-14)
+        assert np.array_equal(stages[name].gradient, grad), name
     if options.get("classes"):
         assert "zy" in stages and stages["z"].gradient.shape[1] == 3
     if options.get("objective") == "iwae":

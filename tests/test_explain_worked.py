@@ -48,7 +48,8 @@ def test_the_worked_command_prints_every_node_and_the_three_sums(capsys):
     assert main(["worked"]) == 0
     out = capsys.readouterr().out
     assert out.count("<- gradients add here") == 3
-    for line in ("enc.a1   = x W_enc1 + b_enc1", "z        = mu + sigma * eps", "L        = KL - log p"):
+    for line in ("enc.a1   = x W_enc1 + b_enc1", "z        = mu + sigma * eps", "L        = KL - log p",
+                 "KL       = 0.5 (sigma^2 + mu^2 - log(1e-8 + sigma^2) - 1)"):  # the guard of the backward row
         assert line in out
     assert "0.6000" in out and "= -0.1135 * 1 + (-0.7135) * (-1)" in out  # dh, term by term
     assert "every gradient agrees" in out

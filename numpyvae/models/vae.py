@@ -158,11 +158,15 @@ class VAE:
         h = self.encoder.forward(x if y is None else self.input_concat.forward([x, y]), training)
         return self.mean_head.forward(h), self.std_head.forward(h) + STD_FLOOR
 
-    def _posterior_backward(self, grad_mean: np.ndarray, grad_std: np.ndarray) -> None:
-        # both heads read the same trunk output h, so their gradients with respect to h add up; the first
-        # layer returns no input gradient, so the [x, y] concatenation's split is not needed here
-        grad_h = self.mean_head.backward(grad_mean) + self.std_head.backward(grad_std)
-        self.encoder.backward(grad_h)
+    def _posterior_backward(self, grad_mean: np.ndarray, grad_std: np.ndarray, record=None) -> None:
+        grad_h_from_mean = self.mean_head.backward(grad_mean)
+        if record is not None:
+            record("mean_head", grad_h_from_mean)
+        grad_h = heads_backward(grad_h_from_mean, network_backward(self.std_head, grad_std, record, "std_head"))
+        if record is not None:
+            record("h", grad_h)
+        # the first layer returns no input gradient, so the [x, y] concatenation's split is not needed here
+        network_backward(self.encoder, grad_h, record, "encoder")
 
     def _logits(self, z: np.ndarray, y: np.ndarray | None, training: bool) -> np.ndarray:
         """The decoder's logits for z (rows, latent), joined with y (rows, C) when conditional."""
@@ -172,9 +176,9 @@ class VAE:
         """The decoder's logits for z (rows, latent) and, for a conditional model, the rows' labels."""
         return self._logits(z, self.one_hot(labels, len(z)), training)
 
-    def _logits_backward(self, grad_logits: np.ndarray) -> np.ndarray:
+    def _logits_backward(self, grad_logits: np.ndarray, record=None) -> np.ndarray:
         """dL/dz from dL/dlogits: back through the decoder, then keep z's columns of [z, y] (the label's are data)."""
-        grad_input = self.decoder.backward(grad_logits)
+        grad_input = network_backward(self.decoder, grad_logits, record, "decoder")
         return grad_input if not self.conditional else self.latent_concat.backward(grad_input)[0]
 
     # -- training -------------------------------------------------------------------------------
@@ -243,33 +247,67 @@ class VAE:
         """The weight of the KL term in the loss: ``kl_weight``, or 0 for the plain autoencoder."""
         return self.kl_weight if self.variational else 0.0
 
-    def backward(self) -> None:
-        """Fill ``grads`` with d loss / d param for the batch of the last ``loss`` (``elbo``, ``iwae``) call."""
+    def backward(self, record=None) -> None:
+        """Fill ``grads`` with d loss / d param for the batch of the last ``loss`` (``elbo``, ``iwae``) call.
+
+        ``record``, if given, is called as ``record(name, gradient)`` with each intermediate gradient dL/dN, from
+        the loss down. The arrays are the pass's own, not copies, and later stages may add to them in place:
+        copy what you keep. In order:
+
+            "log_weights"      dL/dlog w (K, B): -(1/B) times the normalized weights (IWAE only)
+            "logits"           (B, input_dim); (K*B, input_dim) for the IWAE
+            "decoder.{i}"      dL/d(input of decoder.layers[i]), i from the last down to 0 (whose input is z or [z, y])
+            "z.decoder", "z.prior", "z.posterior"   the IWAE's three paths to z (K, B, latent), added into "z"
+            "z", "z_mean", "z_std"   (B, latent); "z" is (K, B, latent) for the IWAE
+            "mean_head"        dL/dh along the mean head
+            "std_head.{i}"     dL/d(input of std_head.layers[i]): 1 the softplus's, 0 h's along the std head
+            "h"                dL/dh, the two heads' paths added
+            "encoder.{i}"      dL/d(input of encoder.layers[i]), i from the last down to 1 (layer 0's input is data)
+
+        Without ``record`` nothing is reported and nothing else changes.
+        """
         if self.last_objective == "iwae":
-            self._iwae_backward()
+            self._iwae_backward(record)
             return
         weight = 1 / len(self.eps)  # the loss is a mean over the batch
-        grad_z = self._logits_backward(self.reconstruction.backward(-weight))
+        grad_logits = self.reconstruction.backward(-weight)
+        if record is not None:
+            record("logits", grad_logits)
+        grad_z = self._logits_backward(grad_logits, record)
         kl_grad_mean, kl_grad_std = self.kl_term.backward(self.kl_term_weight() * weight)
-        # z = z_mean + z_std * eps: the decoder's gradient reaches the mean as is, the std times eps
-        grad_mean = grad_z + kl_grad_mean
-        grad_std = grad_z * self.eps + kl_grad_std
-        self._posterior_backward(grad_mean, grad_std)
+        grad_mean, grad_std = reparameterization_backward(grad_z, self.eps, kl_grad_mean, kl_grad_std)
+        if record is not None:
+            record("z", grad_z)
+            record("z_mean", grad_mean)
+            record("z_std", grad_std)
+        self._posterior_backward(grad_mean, grad_std, record)
 
-    def _iwae_backward(self) -> None:
+    def _iwae_backward(self, record=None) -> None:
         k, batch, latent = self.eps.shape
         # dL/dlog w_k = -(1/B) softmax_k(log w): each sample's share of its image's gradient
         grad_log_w = self.bound.backward(-1 / batch)                                     # (K, B)
         # log w = log p(x | z) + log p(z) - log q(z | x): the same share reaches each of the three terms
         grad_logits = self.reconstruction.backward(grad_log_w.reshape(-1))               # (K*B, input_dim)
-        grad_z = self._logits_backward(grad_logits).reshape(k, batch, latent)
-        grad_z += self.log_prior.backward(grad_log_w)
+        if record is not None:
+            record("log_weights", grad_log_w)
+            record("logits", grad_logits)
+        grad_z = self._logits_backward(grad_logits, record).reshape(k, batch, latent)
+        p_grad_z = self.log_prior.backward(grad_log_w)
         q_grad_z, q_grad_mean, q_grad_std = self.log_posterior.backward(-grad_log_w)
+        if record is not None:  # before the sum below adds the other two paths to the decoder's, in place
+            record("z.decoder", grad_z)
+            record("z.prior", p_grad_z)
+            record("z.posterior", q_grad_z)
+        grad_z += p_grad_z
         grad_z += q_grad_z
-        # z_k = z_mean + z_std * eps_k, and all K samples share z_mean and z_std: sum over k
-        grad_mean = (grad_z + q_grad_mean).sum(axis=0)
-        grad_std = (grad_z * self.eps + q_grad_std).sum(axis=0)
-        self._posterior_backward(grad_mean, grad_std)
+        # all K samples share z_mean and z_std: their gradients add up over k
+        grad_mean, grad_std = reparameterization_backward(grad_z, self.eps, q_grad_mean, q_grad_std)
+        grad_mean, grad_std = grad_mean.sum(axis=0), grad_std.sum(axis=0)
+        if record is not None:
+            record("z", grad_z)
+            record("z_mean", grad_mean)
+            record("z_std", grad_std)
+        self._posterior_backward(grad_mean, grad_std, record)
 
     # -- inference (dropout off) ------------------------------------------------------------------
 
@@ -295,3 +333,29 @@ class VAE:
         if self.conditional and labels is None:
             labels = np.arange(n) % self.num_classes
         return self.decode(z, labels)
+
+
+def network_backward(network: Sequential, grad: np.ndarray, record=None, name: str = "") -> np.ndarray | None:
+    """``network.backward(grad)``: its layers' backward passes, last to first (the chain rule).
+
+    ``record``, if given, is called as ``record(f"{name}.{i}", gradient)`` with dL/d(the input of
+    ``network.layers[i]``) after each layer that returns one.
+    """
+    for index in range(len(network.layers) - 1, -1, -1):
+        grad = network.layers[index].backward(grad)
+        if record is not None and grad is not None:
+            record(f"{name}.{index}", grad)
+    return grad
+
+
+def reparameterization_backward(grad_z: np.ndarray, eps: np.ndarray, grad_mean: np.ndarray,
+                                grad_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """z = z_mean + z_std * eps: dz reaches z_mean unchanged and z_std times eps, each added to the gradient
+    that reaches it directly (``grad_mean``, ``grad_std``: the KL's, or log q(z | x)'s). Returns both sums."""
+    return grad_z + grad_mean, grad_z * eps + grad_std
+
+
+def heads_backward(grad_h_from_mean: np.ndarray, grad_h_from_std: np.ndarray) -> np.ndarray:
+    """dL/dh: both heads read the same trunk output h, so the two paths' gradients add (the multivariate
+    chain rule)."""
+    return grad_h_from_mean + grad_h_from_std

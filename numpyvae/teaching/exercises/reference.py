@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...models.vae import reparameterization_backward
 from ...nn import layers, losses
-from ..explain.trace import reparameterization_backward
 
 
 class Dense:

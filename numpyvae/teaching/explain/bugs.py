@@ -1,8 +1,10 @@
 """Planted bugs for ``python -m numpyvae.explain --bug NAME``: one wrong line each, and where the check catches it.
 
-Each bug replaces one backward method (or one of the walk's two meeting points) for the length of a
-``with planted(name):`` block only, through ``unittest.mock.patch.object``, which puts the original back
-on the way out; the package's classes are never changed for good.
+Each bug replaces one backward method of a layer or a loss, or one of the two places in ``VAE.backward``
+where gradients meet (``models.vae.reparameterization_backward`` and ``heads_backward``): code that training
+runs. It does so for the length of a ``with planted(name):`` block only, through
+``unittest.mock.patch.object``, which puts the original back on the way out; the package is never changed
+for good.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from unittest import mock
 
 import numpy as np
 
+from ...models import vae
 from ...nn.layers import ELU, Dense, Dropout, Softplus, Tanh
 from ...nn.losses import VARIANCE_GUARD, BernoulliLogLikelihood, GaussianKL, _per_example
-from . import trace
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,12 @@ def _bernoulli_sign(self, grad_out):
     return -_RIGHT_BERNOULLI_BACKWARD(self, grad_out)
 
 
-def _reparameterization_no_eps(grad_z, eps, kl_grad_mu, kl_grad_sigma):
-    return grad_z + kl_grad_mu, grad_z + kl_grad_sigma
+def _reparameterization_no_eps(grad_z, eps, grad_mean, grad_std):
+    return grad_z + grad_mean, grad_z + grad_std
 
 
-def _one_head(grad_h_from_mu, grad_h_from_sigma):
-    return grad_h_from_mu
+def _one_head(grad_h_from_mean, grad_h_from_std):
+    return grad_h_from_mean
 
 
 BUGS = {bug.name: bug for bug in [
@@ -87,9 +89,9 @@ BUGS = {bug.name: bug for bug in [
     Bug("bernoulli-sign", "d log p(x|z) / dlogits = xhat - x", "d log p(x|z) / dlogits = x - xhat",
         BernoulliLogLikelihood, "backward", _bernoulli_sign, "logits"),
     Bug("reparam-eps", "dsigma = dz + dKL/dsigma  (the eps of z = mu + sigma eps forgotten)",
-        "dsigma = dz * eps + dKL/dsigma", trace, "reparameterization_backward", _reparameterization_no_eps, "sigma"),
-    Bug("heads", "dh = dmu W_mu^T  (the std head's path forgotten)", "dh = dmu W_mu^T + da_sigma W_sigma^T", trace,
-        "trunk_backward", _one_head, "h"),
+        "dsigma = dz * eps + dKL/dsigma", vae, "reparameterization_backward", _reparameterization_no_eps, "sigma"),
+    Bug("heads", "dh = dmu W_mu^T  (the std head's path forgotten)", "dh = dmu W_mu^T + da_sigma W_sigma^T", vae,
+        "heads_backward", _one_head, "h"),
 ]}
 
 
@@ -102,3 +104,23 @@ def planted(name: str | None) -> Iterator[Bug | None]:
     bug = BUGS[name]
     with mock.patch.object(bug.owner, bug.attribute, bug.replacement):
         yield bug
+
+
+def where_it_fails(names: list[str], failing: list[bool]) -> str:
+    """What the checks' pattern says, read from the rows themselves (their names in order, and which fail).
+
+    A node's gradient feeds the rows below it; a parameter's (``.weight``, ``.bias``) feeds none: when only
+    parameter rows fail, the error did not travel down the chain.
+    """
+    first = failing.index(True)
+    below = list(zip(names[first + 1:], failing[first + 1:], strict=True))
+    failing_below = [name for name, fails in below if fails]
+    head = f"the check first fails at '{names[first]}': the rows above it pass"
+    if not failing_below:
+        return f"{head}, and so do all {len(below)} rows below it: its error reaches no other gradient"
+    if all(name.endswith((".weight", ".bias")) for name in [names[first], *failing_below]):
+        return (f"{head}; below it {len(failing_below)} more rows fail, all of them parameters', while every node's "
+                "gradient passes: the error does not travel down the chain (a parameter's gradient feeds no other)")
+    if len(failing_below) == len(below):
+        return f"{head}; all {len(below)} rows below it fail too"
+    return f"{head}; {len(failing_below)} of the {len(below)} rows below it fail too"

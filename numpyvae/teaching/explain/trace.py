@@ -9,9 +9,10 @@ One naming scheme serves the encoder and the decoder alike. Hidden layer i of a 
 (``dec.`` for the decoder). The encoder's last output is ``h``, read by both heads; the decoder's last
 affine map gives the ``logits``. ``dN`` always means dL/dN, the gradient of the loss with respect to N.
 
-The walk calls the same layer methods as ``VAE.backward``, one at a time, so every intermediate gradient
-can be seen; each is compared with central differences of the loss in that very tensor, the rest of the
-network recomputed from it with the dropout masks and the noise eps held fixed.
+The walk is ``VAE.backward`` itself, run with a recorder (``model.backward(record=...)``) that it tells every
+intermediate gradient as it computes it; each is compared with central differences of the loss in that very
+tensor, the rest of the network recomputed from it by the named steps below with the dropout masks and the
+noise eps held fixed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...models.vae import STD_FLOOR, VAE
-from ...nn.layers import ELU, Dense, Dropout, Layer, Sequential, Sigmoid, Tanh
+from ...nn.layers import ELU, Dense, Dropout, Layer, Sequential, Sigmoid, Softplus, Tanh
 from ...nn.losses import LOGIT_CLIP
 from ..gradcheck import TINY, numerical_gradient
 
@@ -33,7 +34,8 @@ STEP = 3e-4
 
 ACTIVATIONS = {ELU: ("ELU", "ELU'({a})", "ELU'(a) = 1 if a > 0 else e^a"),
                Tanh: ("tanh", "(1 - {y}^2)", "tanh'(a) = 1 - tanh(a)^2"),
-               Sigmoid: ("sigmoid", "{y} (1 - {y})", "sigmoid'(a) = sigmoid(a) (1 - sigmoid(a))")}
+               Sigmoid: ("sigmoid", "{y} (1 - {y})", "sigmoid'(a) = sigmoid(a) (1 - sigmoid(a))"),
+               Softplus: ("softplus", "sigmoid({a})", "softplus'(a) = sigmoid(a)")}
 
 
 @dataclass
@@ -58,6 +60,8 @@ class Stage:
     tensor: Callable[[], np.ndarray]  # the forward value to perturb (a node's value or a parameter)
     rerun_from: int                   # the first forward step to recompute after perturbing it
     note: str = field(default="")
+    parts: dict[str, np.ndarray] = field(default_factory=dict)  # the paths' gradients that add up to this one
+    numeric: np.ndarray | None = None  # its central differences, once ``numerical_check`` has run
 
 
 def weight_names(model: VAE) -> dict[int, tuple[str, str]]:
@@ -83,6 +87,7 @@ class TracedVAE:
         self.conditional = getattr(model, "num_classes", 0) > 0
         self.samples = len(eps) if self.iwae else 1  # K, the samples per image
         self.names = weight_names(model)
+        self.reported: dict[str, np.ndarray] = {}  # what VAE.backward reported, filled by ``run``
         self.steps: list[Step] = []
         self.values: dict[str, np.ndarray] = {"x": x}
         if self.conditional:
@@ -146,11 +151,16 @@ class TracedVAE:
             return lambda v: v[source] if layer.scaled_mask is None else v[source] * layer.scaled_mask
         return lambda v: layer.forward(v[source])
 
-    def forward(self) -> float:
-        """The whole pass through the model's own loss, which draws the dropout masks once."""
+    def run(self) -> tuple[float, list[Stage]]:
+        """The model's own loss and backward pass on this batch: the loss, and the backward pass's rows.
+
+        ``model.loss`` draws the dropout masks once; ``VAE.backward`` then runs on its caches, observed
+        (``observe_backward``); last, the named values are filled in with the same masks, for the checks.
+        """
         loss = self.model.loss(self.x, self.training, self.eps, labels=self.labels)
-        self.run_steps(0)  # fill the named values with the same masks
-        return loss
+        stages = observe_backward(self)
+        self.run_steps(0)
+        return loss, stages
 
     def run_steps(self, first: int) -> np.ndarray:
         """Recompute every step from ``first`` on; returns the per-example loss terms, which sum to the loss."""
@@ -166,8 +176,9 @@ class TracedVAE:
     def index(self, name: str) -> int:
         return next(i for i, step in enumerate(self.steps) if step.name == name)
 
-    def legend(self) -> list[str]:
-        """The forward pass, one line per node: name, shape, how it is computed, what it is."""
+    def legend(self, derivatives: bool = True) -> list[str]:
+        """The forward pass, one line per node: name, shape, how it is computed, what it is; then the loss, and
+        the activations' derivatives unless ``derivatives`` is false."""
         model = self.model
         dropout = next((layer for layer in model.encoder.layers if isinstance(layer, Dropout)), None)
         keep = f"rho = {dropout.mask_prob:.6g}" if dropout is not None and dropout.keep_prob < 1 else "rho = 1"
@@ -195,9 +206,9 @@ class TracedVAE:
                       f"{model.kl_term_weight():g})",
                       f"   log p(x | z{given}) = sum over pixels of x log xhat + (1 - x) log(1 - xhat)",
                       "   KL = 0.5 sum over latent dims of (sigma^2 + mu^2 - log(1e-8 + sigma^2) - 1)"]
-        lines += [
-                  "   f' : " + "; ".join(sorted({ACTIVATIONS[type(layer)][2] for net in (model.encoder, model.decoder)
-                                                 for layer in net.layers if type(layer) in ACTIVATIONS}))]
+        if derivatives:
+            used = {type(layer) for net in (model.encoder, model.decoder) for layer in net.layers}
+            lines.append("   f' : " + "; ".join(sorted(ACTIVATIONS[kind][2] for kind in used if kind in ACTIVATIONS)))
         return lines
 
 
@@ -205,105 +216,108 @@ def _shape(array: np.ndarray) -> str:
     return "x".join(map(str, np.shape(array))) or "1"
 
 
-# The two places where gradients meet, as functions of their own so that a planted bug can replace them.
-def reparameterization_backward(grad_z, eps, kl_grad_mu, kl_grad_sigma):
-    """z = mu + sigma * eps: dz reaches mu unchanged and sigma times eps; each picks up its KL term."""
-    return grad_z + kl_grad_mu, grad_z * eps + kl_grad_sigma
+def observe_backward(traced: TracedVAE) -> list[Stage]:
+    """The model's own ``VAE.backward``, run once with a recorder: every gradient it reports becomes a row.
 
-
-def trunk_backward(grad_h_from_mu, grad_h_from_sigma):
-    """h feeds both heads, so the two paths' gradients with respect to h add (the multivariate chain rule)."""
-    return grad_h_from_mu + grad_h_from_sigma
-
-
-def walk_backward(traced: TracedVAE) -> list[Stage]:
-    """The backward pass of ``VAE.backward``, one layer call at a time, recording each gradient."""
-    model, values = traced.model, traced.values
-    batch = len(traced.x)
-    beta = model.kl_term_weight()
+    Call it just after ``model.loss`` on the traced batch (``TracedVAE.run`` does), so that the backward pass
+    reads the loss's own caches. The rows are copies of the arrays VAE.backward computed, in the order it
+    computed them: a dense layer's weight and bias rows, then its input's; the node rows take the trace's
+    names (``z_mean`` is ``mu``). The partial gradients that meet at a node (the two heads' at h, the IWAE's
+    three paths at z) are kept in that row's ``parts``. Everything reported stays in ``traced.reported``.
+    """
+    model = traced.model
+    steps_by_layer = {id(step.layer): step for step in traced.steps if step.layer is not None}
+    networks = {"decoder": model.decoder, "encoder": model.encoder, "std_head": model.std_head}
+    equations = node_equations(traced)
     stages: list[Stage] = []
+    shown: set[int] = set()  # the dense layers whose parameter rows are in
+    traced.reported = reported = {}  # name -> a copy of each gradient VAE.backward reported
 
-    def record(name: str, equation: str, gradient: np.ndarray) -> np.ndarray:
-        stages.append(Stage(name, equation, gradient.copy(), lambda: values[name], traced.index(name) + 1))
-        return gradient
+    def node_row(name: str, equation: str, gradient: np.ndarray) -> None:
+        stages.append(Stage(name, equation, gradient, lambda: traced.values[name], traced.index(name) + 1))
 
-    def through(network_steps: list[Step], grad: np.ndarray, record_input: bool = True) -> np.ndarray | None:
-        """Backward through the steps of one MLP, last to first; returns the gradient of its input (recorded
-        as a row unless ``record_input`` is false: the caller adds to it first)."""
-        for position in range(len(network_steps) - 1, -1, -1):
-            step = network_steps[position]
-            source, layer = step.source, step.layer
+    def parameter_rows(step: Step) -> None:
+        layer = step.layer
+        key, symbol = traced.names[id(layer)]
+        for param, equation in (("weight", f"dW_{symbol} = {step.source}^T d{step.name}"),
+                                ("bias", f"db_{symbol} = sum over the batch of d{step.name}")):
+            stages.append(Stage(f"{key}.{param}", equation, layer.grads[param].copy(),
+                                lambda layer=layer, param=param: layer.params[param], traced.index(step.name)))
+        shown.add(id(layer))
+
+    def layer_of(name: str) -> Layer | None:
+        """The layer whose input's gradient VAE.backward reports as ``name`` ("decoder.3": decoder.layers[3])."""
+        if name == "mean_head":
+            return model.mean_head
+        network, _, index = name.partition(".")
+        return networks[network].layers[int(index)] if network in networks and index.isdigit() else None
+
+    def record(name: str, gradient: np.ndarray) -> None:
+        reported[name] = gradient = gradient.copy()
+        layer = layer_of(name)
+        if layer is not None:  # the gradient of the input of the layer of one forward step
+            step = steps_by_layer[id(layer)]
             if isinstance(layer, Dense):
-                key, symbol = traced.names[id(layer)]
-                grad_in = layer.backward(grad)
-                stage_index = traced.index(step.name)
-                for param, equation in (("weight", f"dW_{symbol} = {source}^T d{step.name}"),
-                                        ("bias", f"db_{symbol} = sum over the batch of d{step.name}")):
-                    stages.append(Stage(f"{key}.{param}", equation, layer.grads[param].copy(),
-                                        lambda layer=layer, param=param: layer.params[param], stage_index))
-                if grad_in is None:  # the first layer: its input is data
-                    return None
-                if position == 0 and not record_input:
-                    return grad_in
-                grad = record(source, f"d{source} = d{step.name} W_{symbol}^T", grad_in)
-            elif isinstance(layer, Dropout):
-                grad = record(source, f"d{source} = d{step.name} * m / rho", layer.backward(grad))
-            else:
-                derivative = ACTIVATIONS[type(layer)][1].format(a=source, y=step.name)
-                grad = record(source, f"d{source} = d{step.name} * {derivative}", layer.backward(grad))
-        return grad
+                parameter_rows(step)
+            if step.source not in ("z", "h"):  # the model reports those two itself, once their paths have met
+                node_row(step.source, _layer_equation(traced, step), gradient)
+        elif name in MODEL_NODES:
+            node = MODEL_NODES[name]
+            node_row(node, equations[node], gradient.reshape(-1, gradient.shape[-1]) if node == "z" else gradient)
 
-    steps = traced.steps
-    first_decoder = traced.index("zy" if traced.conditional else "z") + 1
-    decoder_steps = steps[first_decoder:traced.index("logits") + 1]
-    encoder_steps = steps[:traced.index("h") + 1]
+    model.backward(record=record)
+    for layer in model.dense_layers.values():  # the first encoder layer: its input is data, with no gradient
+        if id(layer) not in shown:
+            parameter_rows(steps_by_layer[id(layer)])
+    rows = {stage.name: stage for stage in stages}
+    rows["h"].parts = {"the mu head's path": reported["mean_head"], "the sigma head's path": reported["std_head.0"]}
     if traced.iwae:
-        grad_log_w = record("log_w", "dlog_w = -(1/B) softmax over k of log_w  (the normalized weights)",
-                            model.bound.backward(-1 / batch))
-        grad = record("logits", "dlogits = dlog_w * (x - xhat)", model.reconstruction.backward(grad_log_w.reshape(-1)))
-    else:
-        grad = record("logits", "dlogits = -(x - xhat) / B", model.reconstruction.backward(-1 / batch))
-    grad_z = through(decoder_steps, grad, record_input=traced.conditional)
-    if traced.conditional:
-        grad_z = model.latent_concat.backward(grad_z)[0]
-        if not traced.iwae:
-            record("z", "dz = dzy[:, :J]  (the label's columns are data: dropped)", grad_z)
-    b = "beta " if beta != 1 else ""
-    if traced.iwae:
-        k, latent = traced.samples, traced.eps.shape[-1]
-        from_decoder = "dzy[:, :J]" if traced.conditional else f"d{decoder_steps[0].name} W_dec1^T"
-        grad_z = grad_z.reshape(k, batch, latent) + model.log_prior.backward(grad_log_w)
-        q_grad_z, q_grad_mu, q_grad_sigma = model.log_posterior.backward(-grad_log_w)
-        grad_z += q_grad_z
-        record("z", f"dz = {from_decoder} - dlog_w z + dlog_w eps / sigma  (three paths add)",
-               grad_z.reshape(-1, latent))
-        grad_mu = record("mu", "dmu = sum over k of (dz_k - dlog_w_k eps_k / sigma)", (grad_z + q_grad_mu).sum(0))
-        grad_sigma = record("sigma", "dsigma = sum over k of (dz_k eps_k - dlog_w_k (eps_k^2 - 1) / sigma)",
-                            (grad_z * traced.eps + q_grad_sigma).sum(0))
-    else:
-        if not traced.conditional:
-            record("z", f"dz = d{decoder_steps[0].name} W_dec1^T", grad_z)
-        kl_grad_mu, kl_grad_sigma = model.kl.backward(beta / batch)
-        grad_mu, grad_sigma = reparameterization_backward(grad_z, traced.eps, kl_grad_mu, kl_grad_sigma)
-        record("mu", f"dmu = dz + {b}mu / B", grad_mu)
-        record("sigma", f"dsigma = dz * eps + {b}(sigma - sigma / (1e-8 + sigma^2)) / B", grad_sigma)
-    grad_a_sigma = record("a_sigma", "da_sigma = dsigma * sigmoid(a_sigma)", model.std_head.layers[1].backward(
-        grad_sigma))
-    grad_h_mu = through([steps[traced.index("mu")]], grad_mu)
-    stages.pop()  # through() recorded dh from one head only; the row below has the sum
-    grad_h_sigma = through([steps[traced.index("a_sigma")]], grad_a_sigma)
-    stages.pop()
-    grad_h = record("h", "dh = dmu W_mu^T + da_sigma W_sigma^T   (the two heads' paths add)",
-                    trunk_backward(grad_h_mu, grad_h_sigma))
-    through(encoder_steps, grad_h)
+        rows["z"].parts = {label: reported[name].reshape(rows["z"].gradient.shape) for label, name in (
+            ("the decoder's path", "z.decoder"), ("log p(z)'s", "z.prior"), ("log q(z | x)'s", "z.posterior"))}
     return stages
+
+
+# VAE.backward's names for the nodes it reports itself -> the trace's
+MODEL_NODES = {"log_weights": "log_w", "logits": "logits", "z": "z", "z_mean": "mu", "z_std": "sigma", "h": "h"}
+
+
+def node_equations(traced: TracedVAE) -> dict[str, str]:
+    """The equation of each node row that VAE.backward reports by name (the layers' rows have theirs)."""
+    beta = traced.model.kl_term_weight()
+    b = "beta " if beta != 1 else ""
+    first_decoder = traced.steps[traced.index("zy" if traced.conditional else "z") + 1].name
+    from_decoder = "dzy[:, :J]" if traced.conditional else f"d{first_decoder} W_dec1^T"
+    equations = {"h": "dh = dmu W_mu^T + da_sigma W_sigma^T   (the two heads' paths add)"}
+    if traced.iwae:
+        return equations | {
+            "log_w": "dlog_w = -(1/B) softmax over k of log_w  (the normalized weights)",
+            "logits": "dlogits = dlog_w * (x - xhat)",
+            "z": f"dz = {from_decoder} - dlog_w z + dlog_w eps / sigma  (three paths add)",
+            "mu": "dmu = sum over k of (dz_k - dlog_w_k eps_k / sigma)",
+            "sigma": "dsigma = sum over k of (dz_k eps_k - dlog_w_k (eps_k^2 - 1) / sigma)"}
+    return equations | {
+        "logits": "dlogits = -(x - xhat) / B",
+        "z": f"dz = {from_decoder}" + ("  (the label's columns are data: dropped)" if traced.conditional else ""),
+        "mu": f"dmu = dz + {b}mu / B",
+        "sigma": f"dsigma = dz * eps + {b}(sigma - sigma / (1e-8 + sigma^2)) / B"}
+
+
+def _layer_equation(traced: TracedVAE, step: Step) -> str:
+    """The equation of the gradient of a forward step's input, from the gradient of its output."""
+    layer, source = step.layer, step.source
+    if isinstance(layer, Dense):
+        return f"d{source} = d{step.name} W_{traced.names[id(layer)][1]}^T"
+    if isinstance(layer, Dropout):
+        return f"d{source} = d{step.name} * m / rho"
+    return f"d{source} = d{step.name} * {ACTIVATIONS[type(layer)][1].format(a=source, y=step.name)}"
 
 
 def numerical_check(traced: TracedVAE, stage: Stage, h: float = STEP) -> float:
     """||a - n|| / (||a|| + ||n||) of ``stage.gradient`` (a) against central differences of the loss in its
-    tensor (n). Taken over the whole tensor: an entry a million times smaller than the loss's rounding
-    can't be resolved by differences, and would swamp an element-by-element maximum."""
-    numeric = numerical_gradient(lambda: traced.run_steps(stage.rerun_from), stage.tensor(), h)
+    tensor (n), which is left in ``stage.numeric``. Taken over the whole tensor: an entry a million times
+    smaller than the loss's rounding can't be resolved by differences, and would swamp an element-by-element
+    maximum."""
+    stage.numeric = numeric = numerical_gradient(lambda: traced.run_steps(stage.rerun_from), stage.tensor(), h)
     traced.run_steps(stage.rerun_from)  # the last difference left its nodes perturbed: recompute them as they were
     return float(np.linalg.norm(stage.gradient - numeric) /
                  max(np.linalg.norm(stage.gradient) + np.linalg.norm(numeric), TINY))
@@ -330,6 +344,5 @@ def explain(*, batch: int = 4, pixels: int = 64, hidden: int = 16, latent: int =
     """The loss of one tiny batch, every stage of its backward pass with its numerical-check error, and the trace."""
     traced = tiny_model(batch=batch, pixels=pixels, hidden=hidden, latent=latent, dropout=dropout, seed=seed,
                         classes=classes, objective=objective, k=k)
-    loss = traced.forward()
-    stages = walk_backward(traced)
+    loss, stages = traced.run()
     return loss, [(stage, numerical_check(traced, stage, h)) for stage in stages], traced

@@ -5,9 +5,10 @@ Two pixels, one hidden unit in each network, one latent dimension, one image, no
     x = (1, 0)       W_enc1 = (0.5, -0.5)^T   W_mu = 1   W_sigma = -1   W_dec1 = 1   W_dec2 = (2, -2)
     eps = 0.5        every bias 0
 
-It is the package's own VAE (``VAE(2, (1,), 1, keep_prob=1)``) with those weights, run through the same
-legend and backward walk as ``python -m numpyvae.explain``, printing the numbers instead of their norms,
-with the sums at the two meeting points written out term by term. Every gradient is checked numerically.
+It is the package's own VAE (``VAE(2, (1,), 1, keep_prob=1)``) with those weights, shown through the same
+legend and the same observed ``VAE.backward`` as ``python -m numpyvae.explain``, printing the numbers instead
+of their norms, with the sums at the two meeting points written out term by term. Every gradient is checked
+numerically.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from ...cli import Parser, run
 from ...models.vae import VAE
-from .trace import TOLERANCE, Stage, TracedVAE, numerical_check, walk_backward
+from .trace import TOLERANCE, Stage, TracedVAE, numerical_check
 
 WEIGHTS = {"encoder.fc1.weight": [[0.5], [-0.5]], "encoder.mean.weight": [[1.0]], "encoder.std.weight": [[-1.0]],
            "decoder.fc1.weight": [[1.0]], "decoder.output.weight": [[2.0, -2.0]]}
@@ -27,13 +28,11 @@ X, EPS = [[1.0, 0.0]], [[0.5]]
 
 
 def worked_model() -> TracedVAE:
-    """The two-pixel, one-latent VAE with the round weights above, run forward."""
+    """The two-pixel, one-latent VAE with the round weights above, traced (not yet run)."""
     model = VAE(2, (1,), 1, keep_prob=1.0, seed=0, dtype=np.float64)
     for name, array in model.params.items():
         array[...] = WEIGHTS.get(name, 0.0)
-    traced = TracedVAE(model, np.array(X), np.array(EPS), training=True)
-    traced.forward()
-    return traced
+    return TracedVAE(model, np.array(X), np.array(EPS), training=True)
 
 
 def numbers(array: np.ndarray) -> str:
@@ -44,8 +43,7 @@ def numbers(array: np.ndarray) -> str:
 def worked_example() -> tuple[TracedVAE, float, list[tuple[Stage, float]]]:
     """The trace, its loss, and every backward stage with its numerical-check error."""
     traced = worked_model()
-    loss = float(traced.run_steps(0).sum())
-    stages = walk_backward(traced)
+    loss, stages = traced.run()
     return traced, loss, [(stage, numerical_check(traced, stage, 1e-4)) for stage in stages]
 
 
@@ -71,17 +69,17 @@ def build_parser() -> Parser:
 def worked_command(args: argparse.Namespace) -> int:
     traced, loss, rows = worked_example()
     print("forward (one image, B = 1; no dropout; every bias 0)")
-    print(f"  {'x':<8} {'the image':<42} {numbers(traced.x)}")
+    print(f"  {'x':<8} {'the image':<49} {numbers(traced.x)}")
     for step in traced.steps:
         formula = step.formula.replace(" * m / rho", "  (rho = 1: no dropout)")
-        print(f"  {step.name:<8} = {formula:<40} {numbers(traced.values[step.name])}")
+        print(f"  {step.name:<8} = {formula:<47} {numbers(traced.values[step.name])}")
     model = traced.model
-    print(f"  {'xhat':<8} = {'sigmoid(logits)':<40} {numbers(1 / (1 + np.exp(-traced.values['logits'])))}")
+    print(f"  {'xhat':<8} = {'sigmoid(logits)':<47} {numbers(1 / (1 + np.exp(-traced.values['logits'])))}")
     log_p = model.reconstruction.forward(traced.values["logits"], traced.x).item()
-    print(f"  {'log p':<8} = {'sum of x log xhat + (1 - x) log(1 - xhat)':<40} {log_p:.4f}")
-    print(f"  {'KL':<8} = {'0.5 (sigma^2 + mu^2 - log sigma^2 - 1)':<40} "
+    print(f"  {'log p':<8} = {'sum of x log xhat + (1 - x) log(1 - xhat)':<47} {log_p:.4f}")
+    print(f"  {'KL':<8} = {'0.5 (sigma^2 + mu^2 - log(1e-8 + sigma^2) - 1)':<47} "
           f"{model.kl.forward(traced.values['mu'], traced.values['sigma']).item():.4f}")
-    print(f"  {'L':<8} = {'KL - log p':<40} {loss:.4f}")
+    print(f"  {'L':<8} = {'KL - log p':<47} {loss:.4f}")
     print("backward (dN = dL/dN; with B = 1 there is no 1/B; weights read from the forward table)")
     gradients = {stage.name: stage.gradient for stage, _ in rows}
     written = sums_written_out(traced, gradients)
