@@ -67,8 +67,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     # binarized once, so the -ELBO and IWAE passes, and every evaluation, see the same images
     images = fixed_binarization(images, how, seed=TEST_DRAW_SEED)
     results = evaluate(model, images, k=ks[0] if len(ks) == 1 else 0, iwae_images=args.iwae_images,
-                       binarization="none", batch_size=args.batch_size, seed=args.seed,
-                       progress=not args.no_progress, labels=labels, workers=args.workers)
+                       batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress, labels=labels,
+                       workers=args.workers)
     if len(ks) > 1:
         count = args.iwae_images or len(images)
         results.update(iwae_ladder(model, images[:count], ks, batch_size=args.batch_size, seed=args.seed,

@@ -45,10 +45,8 @@ from ..nn.losses import (
     LIKELIHOODS,
     RECONSTRUCTIONS,
     ExactBernoulliLogLikelihood,
-    GaussianLogDensity,
     ImportanceWeightedBound,
     LogImportanceWeight,
-    StandardNormalLogDensity,
     clipped_sigmoid,
 )
 from .architecture import resolve
@@ -153,8 +151,6 @@ class VAE:
         self.reconstruction = ExactBernoulliLogLikelihood() if exact else RECONSTRUCTIONS[reconstruction]()
         self.kl = KL_ESTIMATORS[kl]()
         self.log_weight, self.bound = LogImportanceWeight(), ImportanceWeightedBound()  # the IWAE objective's
-        # read by teaching/explain's walk_backward only (its hand re-walk of the IWAE backward); not by the VAE
-        self.log_prior, self.log_posterior = StandardNormalLogDensity(), GaussianLogDensity()
         d = self.dense_layers
         self.params = {f"{layer}.{name}": array for layer, dense_layer in d.items()
                        for name, array in dense_layer.params.items()}

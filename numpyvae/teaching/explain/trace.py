@@ -118,7 +118,8 @@ class TracedVAE:
         model, k, batch = self.model, self.samples, len(self.x)
         z = v["z"].reshape(k, batch, -1)
         log_likelihood = model.reconstruction.forward(v["logits"], np.tile(self.x, (k, 1))).reshape(k, batch)
-        return log_likelihood + model.log_prior.forward(z) - model.log_posterior.forward(z, v["mu"], v["sigma"])
+        # the model's own log-weight, eps held fixed as in VAE._iwae_backward
+        return model.log_weight.forward(log_likelihood, z, self.eps, v["sigma"])
 
     def _mlp(self, prefix: str, network: Sequential, source: str, last: str) -> None:
         """Name each layer's output: {prefix}.a{i} after Dense i, .v{i} after its activation, .r{i} after dropout."""
@@ -272,14 +273,13 @@ def walk_backward(traced: TracedVAE) -> list[Stage]:
     if traced.iwae:
         k, latent = traced.samples, traced.eps.shape[-1]
         from_decoder = "dzy[:, :J]" if traced.conditional else f"d{decoder_steps[0].name} W_dec1^T"
-        grad_z = grad_z.reshape(k, batch, latent) + model.log_prior.backward(grad_log_w)
-        q_grad_z, q_grad_mu, q_grad_sigma = model.log_posterior.backward(-grad_log_w)
-        grad_z += q_grad_z
-        record("z", f"dz = {from_decoder} - dlog_w z + dlog_w eps / sigma  (three paths add)",
+        _, w_grad_z, w_grad_sigma = model.log_weight.backward(grad_log_w)
+        grad_z = grad_z.reshape(k, batch, latent) + w_grad_z
+        record("z", f"dz = {from_decoder} - dlog_w z  (two paths add: the decoder, log p(z) - log q(z | x))",
                grad_z.reshape(-1, latent))
-        grad_mu = record("mu", "dmu = sum over k of (dz_k - dlog_w_k eps_k / sigma)", (grad_z + q_grad_mu).sum(0))
-        grad_sigma = record("sigma", "dsigma = sum over k of (dz_k eps_k - dlog_w_k (eps_k^2 - 1) / sigma)",
-                            (grad_z * traced.eps + q_grad_sigma).sum(0))
+        grad_mu = record("mu", "dmu = sum over k of dz_k", grad_z.sum(0))
+        grad_sigma = record("sigma", "dsigma = sum over k of (dz_k eps_k + dlog_w_k / sigma)",
+                            (grad_z * traced.eps).sum(0) + w_grad_sigma)
     else:
         if not traced.conditional:
             record("z", f"dz = d{decoder_steps[0].name} W_dec1^T", grad_z)
