@@ -10,8 +10,9 @@ Contents (all plain arrays, so ``np.load(path, allow_pickle=False)`` reads it):
     optimizer/<name>  the optimizer's state (momentum, Adam's moments and step count)
     batcher/<name>    the data order: this epoch's permutation and the position in it
 
-Writes are atomic: a temporary file in the same folder, flushed to disk, then renamed over the old
-checkpoint, so a crash at any moment leaves either the old checkpoint or the new one, never a torn file.
+Writes are atomic (``atomic.write_atomic``: a temporary file of its own in the same folder, flushed to disk,
+renamed over the old checkpoint, the rename made durable), so a crash at any moment leaves either the old
+checkpoint or the new one, never a torn file.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ..models.vae import VAE
+from .atomic import write_atomic
 
 FORMAT = "numpyvae-checkpoint"
 VERSION = 1
@@ -45,30 +47,13 @@ def _group(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
-    """Write ``checkpoint`` to ``path`` atomically (temporary file, fsync, rename)."""
-    path = Path(path)
+    """Write ``checkpoint`` to ``path`` atomically (``write_atomic``); OutputError if it cannot be written."""
     arrays = {"format": np.array(FORMAT), "version": np.array(VERSION),
               "config": np.array(json.dumps(checkpoint.config)), "step": np.array(checkpoint.step, dtype=np.int64),
               "rng": np.array(json.dumps(checkpoint.rng_state))}
     for prefix in ("params", "optimizer", "batcher"):
         arrays.update({f"{prefix}/{name}": value for name, value in getattr(checkpoint, prefix).items()})
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        with open(temporary, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # make the rename itself durable
-        finally:
-            os.close(directory)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        kept = "the previous checkpoint is kept" if path.exists() else "no earlier checkpoint exists"
-        raise CheckpointError(f"could not write {path} ({error.strerror or error}); {kept}; "
-                              "free some disk space or choose another --out") from None
+    write_atomic(path, lambda file: np.savez(file, **arrays), what="checkpoint")
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:

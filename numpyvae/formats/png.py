@@ -8,7 +8,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from ..errors import OutputError
+from .atomic import write_atomic
 
 
 def to_uint8(images: np.ndarray, side: int = 28) -> np.ndarray:
@@ -39,11 +39,9 @@ def save_png(pixels: np.ndarray, path: str | os.PathLike, scale: int = 1) -> Non
 
 
 def save_pillow(image: Image.Image, path: str | os.PathLike) -> None:
-    """Save a Pillow image as PNG; a path that cannot be written is an OutputError in one line."""
-    try:
-        image.save(path, format="PNG")
-    except OSError as error:
-        raise OutputError(f"cannot write {path} ({error.strerror or error})") from None
+    """Save a Pillow image as PNG, atomically (``write_atomic``); a path that cannot be written is an
+    OutputError in one line."""
+    write_atomic(path, lambda file: image.save(file, format="PNG"), what="picture")
 
 
 def save_image(image: np.ndarray, path: str | os.PathLike, side: int = 28, scale: int = 4) -> None:
