@@ -8,7 +8,8 @@ import pytest
 from reference import log_normal
 from test_vae import Float64Alarm
 
-from numpyvae.formats.checkpoint import Checkpoint, load_model, save_checkpoint
+from numpyvae import load_model
+from numpyvae.formats.checkpoint import Checkpoint, save_checkpoint
 from numpyvae.models.architecture import resolve
 from numpyvae.models.vae import VAE
 from numpyvae.nn.layers import Concat, LeakyReLU, ReLU
@@ -166,7 +167,7 @@ def test_checkpoint_written_before_the_model_family_still_loads(tmp_path):
     save_checkpoint(path, Checkpoint(config={"model": old_config, "run": {}}, step=1,
                                      rng_state=trained.rng.bit_generator.state, params=trained.params,
                                      optimizer={}, batcher={}))
-    model, _ = load_model(path)
+    model = load_model(path)
     assert model.config["activations"] == ["elu", "tanh"] and model.config["decoder_activations"] == ["tanh", "elu"]
     assert model.config["objective"] == "elbo" and model.num_classes == 0
     x = np.random.default_rng(0).random((4, 784)).astype(np.float32)

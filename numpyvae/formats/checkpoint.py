@@ -93,11 +93,3 @@ def restore_params(model: VAE, params: dict[str, np.ndarray], source: str | os.P
                               "use an earlier checkpoint of the run")
     for name, param in model.params.items():
         np.copyto(param, params[name])
-
-
-def load_model(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
-    """The model saved in a checkpoint, rebuilt from its config with its trained parameters."""
-    checkpoint = load_checkpoint(path)
-    model = VAE(**checkpoint.config["model"])
-    restore_params(model, checkpoint.params, path)
-    return model, checkpoint
