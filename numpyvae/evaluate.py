@@ -62,7 +62,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         raise UsageError("the plain autoencoder (--model ae) has no posterior: IWAE needs a VAE")
     images = dataset.test_images if args.split == "test" else dataset.train_images
     labels = dataset.test_labels if args.split == "test" else dataset.train_labels
-    labels = labels if model.conditional else None
+    labels = model.labels_for(labels)
     how = args.binarize or checkpoint.config.get("run", {}).get("binarize", "none")
     # binarized once, so the -ELBO and IWAE passes, and every evaluation, see the same images
     images = fixed_binarization(images, how, seed=TEST_DRAW_SEED)

@@ -30,7 +30,7 @@ def iwae_log_weights(model, x: np.ndarray, k: int, rng: np.random.Generator, row
     The noise is drawn as the lean pass draws it (eps of shape (n, B, latent), n = max(1, rows // B) samples
     per draw), so that both see the same z; the likelihood is the model's own ``reconstruction.forward``.
     """
-    y = model.one_hot(labels, len(x)) if labels is not None else None
+    y = model.one_hot(labels, len(x))
     mean, std = model.encode(x, y)
     log_weights = np.empty((len(x), k))
     samples_per_chunk = max(1, rows // len(x))

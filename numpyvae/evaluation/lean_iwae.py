@@ -91,7 +91,7 @@ def iwae_log_mean_weight(model, x: np.ndarray, k: int, rng: np.random.Generator,
     A conditional model takes the images' ``labels`` (B,): the weights are then those of p(x | y), and the
     decoder runs its own ``forward`` on [z | y].
     """
-    y = model.one_hot(labels, len(x)) if labels is not None else None
+    y = model.one_hot(labels, len(x))  # None for an unconditional model
     mean, std = model.encode(x, y)
     batch, latent = mean.shape
     std64 = std.astype(np.float64)  # so that sum log sigma, and with it every weight, is float64

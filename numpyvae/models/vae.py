@@ -159,7 +159,12 @@ class VAE:
 
     @property
     def conditional(self) -> bool:
+        """Whether the model takes labels (num_classes > 0): the one way to ask."""
         return self.num_classes > 0
+
+    def labels_for(self, labels):
+        """``labels`` for a conditional model, None for the others (which take none): what to pass as labels=."""
+        return labels if self.conditional else None
 
     # -- the two networks, with the label joined in when the model is conditional ----------------------
 
