@@ -22,7 +22,7 @@ from numpyvae.data import load_dataset
 from numpyvae.data.binarization import TEST_DRAW_SEED, fixed_binarization
 from numpyvae.evaluation.bounds import ROWS_PER_CHUNK, mean_and_stderr
 from numpyvae.evaluation.lean_iwae import iwae_bound_parallel
-from numpyvae.formats.checkpoint import load_model
+from numpyvae.formats.modelfile import load_model_and_record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    model, checkpoint = load_model(args.checkpoint)
+    model, checkpoint = load_model_and_record(args.checkpoint)
     how = checkpoint.config.get("run", {}).get("binarize", "none")
     dataset = load_dataset(checkpoint.config.get("run", {}).get("dataset", "mnist"), args.data_dir, progress=False)
     images = fixed_binarization(dataset.test_images, how, seed=TEST_DRAW_SEED)

@@ -51,13 +51,13 @@ def evaluate_command(args: argparse.Namespace) -> int:
         raise UsageError("the plain autoencoder (--model ae) has no posterior: IWAE needs a VAE")
     images = dataset.test_images if args.split == "test" else dataset.train_images
     labels = dataset.test_labels if args.split == "test" else dataset.train_labels
-    labels = labels if model.conditional else None
+    labels = model.labels_for(labels)
     how = args.binarize or checkpoint.config.get("run", {}).get("binarize", "none")
     # binarized once, so the -ELBO and IWAE passes, and every evaluation, see the same images
     images = fixed_binarization(images, how, seed=TEST_DRAW_SEED)
     results = evaluate(model, images, k=ks[0] if len(ks) == 1 else 0, iwae_images=args.iwae_images,
-                       binarization="none", batch_size=args.batch_size, seed=args.seed,
-                       progress=not args.no_progress, labels=labels, workers=args.workers)
+                       batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress, labels=labels,
+                       workers=args.workers)
     if len(ks) > 1:
         count = args.iwae_images or len(images)
         results.update(iwae_ladder(model, images[:count], ks, batch_size=args.batch_size, seed=args.seed,

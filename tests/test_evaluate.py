@@ -5,9 +5,11 @@ import math
 
 import numpy as np
 import pytest
+import reference
 
 from numpyvae.evaluate import main as evaluate_main
 from numpyvae.evaluation import bounds as ev
+from numpyvae.evaluation.lean_iwae import iwae_log_mean_weight
 from numpyvae.formats.checkpoint import Checkpoint, save_checkpoint
 from numpyvae.models.vae import STD_FLOOR, VAE
 from numpyvae.nn.layers import Softplus
@@ -59,25 +61,17 @@ def test_iwae_with_one_sample_is_an_elbo_estimate():
     np.testing.assert_allclose(many, kl - log_likelihood, rtol=2e-3)
 
 
-def test_logsumexp_is_stable_and_exact():
+def test_the_references_logsumexp_is_stable_and_exact():
     values = np.array([[-1e4, -1e4 + 1, -1e4 - 2], [800.0, 799.0, -5.0]])
     expected = [-1e4 + math.log(math.exp(0) + math.exp(1) + math.exp(-2)),
                 800 + math.log(1 + math.exp(-1) + math.exp(-805))]
-    np.testing.assert_allclose(ev.logsumexp(values), expected, rtol=1e-15)
+    np.testing.assert_allclose(reference.logsumexp(values), expected, rtol=1e-15)
 
 
-def test_decoding_the_samples_in_chunks_changes_nothing(monkeypatch):
-    """The draws come in the same order however the samples are chunked, so the weights are identical."""
-    model, x = VAE(**SMALL, dtype=np.float64, seed=4), images(10).astype(np.float64) / 255
-    whole = ev.iwae_log_weights(model, x, 30, np.random.default_rng(5))
-    monkeypatch.setattr(ev, "ROWS_PER_CHUNK", 25)  # two samples of the 10 images per chunk
-    chunked = ev.iwae_log_weights(model, x, 30, np.random.default_rng(5))
-    np.testing.assert_allclose(chunked, whole, rtol=1e-13)
-
-
-def test_log_weights_match_a_brute_force_in_float64():
+def test_the_reference_log_weights_match_a_brute_force_in_float64():
+    """tests/reference.py, which the lean pass is held to, against log-densities written out sample by sample."""
     model, x = VAE(**SMALL, dtype=np.float64, seed=6), images(3).astype(np.float64) / 255
-    log_weights = ev.iwae_log_weights(model, x, 4, np.random.default_rng(0))
+    log_weights = reference.iwae_log_weights(model, x, 4, np.random.default_rng(0))
     eps = np.random.default_rng(0).standard_normal((4, 3, 3))
     mean, std = model.encode(x)
     for sample in range(4):
@@ -89,6 +83,14 @@ def test_log_weights_match_a_brute_force_in_float64():
         np.testing.assert_allclose(log_weights[:, sample], log_likelihood + log_prior - log_posterior, rtol=1e-9)
 
 
+def test_decoding_the_samples_in_chunks_changes_nothing():
+    """The draws come in the same order however the samples are chunked, so the bound is the same."""
+    model, x = VAE(**SMALL, dtype=np.float64, seed=4), images(10).astype(np.float64) / 255
+    whole = iwae_log_mean_weight(model, x, 30, np.random.default_rng(5), rows=ev.ROWS_PER_CHUNK)
+    chunked = iwae_log_mean_weight(model, x, 30, np.random.default_rng(5), rows=25)  # two samples of 10 images
+    np.testing.assert_allclose(chunked, whole, rtol=1e-13)
+
+
 def test_active_units_count_the_dimensions_whose_mean_varies():
     model, x = VAE(**SMALL, dtype=np.float64, seed=7), images(50)
     model.params["encoder.mean.weight"][:, 1] = 0  # dimension 1: the same mean for every image
@@ -97,16 +99,6 @@ def test_active_units_count_the_dimensions_whose_mean_varies():
     results = ev.evaluate(model, x, k=0)
     assert results["active_units"] == int(np.sum(variances > 0.01)) and results["active_units"] < 3
     assert sum(results["kl_per_dim"]) == pytest.approx(results["kl"], rel=1e-9)
-
-
-def test_binarization():
-    x = np.array([[0.0, 0.3, 0.5, 0.51, 1.0]], dtype=np.float32)
-    rng = np.random.default_rng(0)
-    assert ev.binarize(x, "none", rng) is x
-    np.testing.assert_array_equal(ev.binarize(x, "static", rng), [[0, 0, 0, 1, 1]])
-    draws = np.stack([ev.binarize(x, "dynamic", rng) for _ in range(4000)])
-    assert set(np.unique(draws)) <= {0.0, 1.0} and draws.dtype == np.float32
-    np.testing.assert_allclose(draws.mean(axis=0), x, atol=0.03)
 
 
 def tiny_checkpoint(path):

@@ -12,7 +12,7 @@ def test_contenders_run_the_steps_they_name():
         step()
     assert plain.model.objective == "elbo" and plain.model.eps.shape == (4, 20)
     assert iwae.model.objective == "iwae" and iwae.model.k == 3 and iwae.model.eps.shape == (3, 4, 20)
-    assert iwae.model.log_weights.shape == (3, 4)
+    assert iwae.model.bound.normalized_weights.shape == (3, 4)  # the bound over K = 3 samples of 4 images
     assert not hasattr(decoder.model, "eps")  # the decoder share runs no loss: it never draws eps
 
 

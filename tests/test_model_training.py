@@ -12,7 +12,8 @@ from numpyvae import pictures as visualize
 from numpyvae.data import MiniBatcher, load_dataset
 from numpyvae.errors import UsageError
 from numpyvae.evaluation import bounds as ev
-from numpyvae.formats.checkpoint import load_checkpoint, load_model
+from numpyvae.formats.checkpoint import load_checkpoint
+from numpyvae.formats.modelfile import load_model_and_record
 from numpyvae.models.vae import VAE
 from numpyvae.training import build_parser, from_namespace, main
 
@@ -63,7 +64,7 @@ def test_default_flags_build_the_seed_model():
 def test_three_layer_run_with_relu_and_comma_names(tiny_root, tmp_path):
     assert train(tiny_root, tmp_path / "run", "--hidden-dims", "16", "12", "8", "--activations", "relu,leaky_relu,tanh",
                  "--decoder-dims", "10", "14", "--decoder-activations", "elu") == 0
-    model, checkpoint = load_model(tmp_path / "run" / "checkpoint.npz")
+    model, checkpoint = load_model_and_record(tmp_path / "run" / "checkpoint.npz")
     assert model.config["hidden_dims"] == [16, 12, 8] and model.config["decoder_dims"] == [10, 14]
     assert model.config["activations"] == ["relu", "leaky_relu", "tanh"]
     assert model.config["decoder_activations"] == ["elu", "elu"]
@@ -81,7 +82,7 @@ def test_conditional_run_writes_its_pictures_and_bounds_log_p_x_given_y(tiny_roo
     results = json.loads((out / "evaluation.json").read_text())
     assert results["bounds"] == "-log p(x | y)"
     assert "-log p(x | y)" in capsys.readouterr().out
-    model, _ = load_model(out / "checkpoint.npz")
+    model, _ = load_model_and_record(out / "checkpoint.npz")
     assert model.num_classes == 10 and model.params["encoder.fc1.weight"].shape[0] == 784 + 10
 
 

@@ -5,13 +5,15 @@ import math
 
 import numpy as np
 import pytest
+from reference import log_normal
 from test_vae import Float64Alarm
 
-from numpyvae.formats.checkpoint import Checkpoint, load_model, save_checkpoint
+from numpyvae import load_model
+from numpyvae.formats.checkpoint import Checkpoint, save_checkpoint
 from numpyvae.models.architecture import resolve
 from numpyvae.models.vae import VAE
 from numpyvae.nn.layers import Concat, LeakyReLU, ReLU
-from numpyvae.nn.losses import ExactBernoulliLogLikelihood, ImportanceWeightedBound, SampledKL
+from numpyvae.nn.losses import ExactBernoulliLogLikelihood, ImportanceWeightedBound, LogImportanceWeight, SampledKL
 from numpyvae.teaching.gradcheck import (
     KINK_MARGIN,
     TOLERANCE,
@@ -165,7 +167,7 @@ def test_checkpoint_written_before_the_model_family_still_loads(tmp_path):
     save_checkpoint(path, Checkpoint(config={"model": old_config, "run": {}}, step=1,
                                      rng_state=trained.rng.bit_generator.state, params=trained.params,
                                      optimizer={}, batcher={}))
-    model, _ = load_model(path)
+    model = load_model(path)
     assert model.config["activations"] == ["elu", "tanh"] and model.config["decoder_activations"] == ["tanh", "elu"]
     assert model.config["objective"] == "elbo" and model.num_classes == 0
     x = np.random.default_rng(0).random((4, 784)).astype(np.float32)
@@ -226,6 +228,70 @@ def test_sampled_kl_gradient_closed_form_and_mean():
     np.testing.assert_allclose(estimate, analytic, rtol=0, atol=0.02)
 
 
+def log_weight_case(seed=0, k=4, batch=3, latent=2):
+    rng = np.random.default_rng(seed)
+    mean, std = rng.normal(size=(batch, latent)), rng.uniform(0.3, 2, (batch, latent))
+    eps = rng.standard_normal((k, batch, latent))
+    return rng.normal(scale=20, size=(k, batch)), mean, std, eps
+
+
+def test_log_weight_is_the_textbook_log_p_plus_log_p_minus_log_q():
+    log_likelihood, mean, std, eps = log_weight_case()
+    z = mean + std * eps
+    expected = log_likelihood + log_normal(z) - log_normal(z, mean, std)  # both densities at z, 2 pi and all
+    np.testing.assert_allclose(LogImportanceWeight().forward(log_likelihood, z, eps, std), expected, rtol=1e-13)
+
+
+def test_log_weight_partials_against_central_differences():
+    """Its own partials, eps held fixed and std shared by the K samples: 1, -z and sum over k of 1 / std."""
+    log_likelihood, _, std, eps = log_weight_case(1)
+    z = np.random.default_rng(2).normal(size=eps.shape)  # z as an input of its own
+    term = LogImportanceWeight()
+    errors = check_gradients(lambda: term.forward(log_likelihood, z, eps, std),
+                             lambda g: dict(zip(("log_likelihood", "z", "std"), term.backward(g), strict=True)),
+                             {"log_likelihood": log_likelihood, "z": z, "std": std})
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_log_weight_through_the_reparameterization_against_central_differences():
+    """Chained through z = mean + std * eps as VAE._iwae_backward chains it, in float64."""
+    log_likelihood, mean, std, eps = log_weight_case(3)
+    term = LogImportanceWeight()
+
+    def backward(g):
+        _, grad_z, grad_std = term.backward(g)
+        return {"mean": grad_z.sum(axis=0), "std": grad_std + (grad_z * eps).sum(axis=0)}
+
+    errors = check_gradients(lambda: term.forward(log_likelihood, mean + std * eps, eps, std), backward,
+                             {"mean": mean, "std": std})
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_log_weight_gradient_agrees_with_torch_autograd():
+    torch = pytest.importorskip("torch")
+    log_likelihood, mean, std, eps = log_weight_case(4, k=5, batch=4, latent=3)
+    t_ll, t_mean, t_std = (torch.tensor(a, requires_grad=True) for a in (log_likelihood, mean, std))
+    t_z = t_mean + t_std * torch.tensor(eps)
+    normal = torch.distributions.Normal
+    t_log_w = (t_ll + normal(0.0, 1.0).log_prob(t_z).sum(-1) - normal(t_mean, t_std).log_prob(t_z).sum(-1))
+    upstream = np.random.default_rng(5).standard_normal(log_likelihood.shape)
+    (t_log_w * torch.tensor(upstream)).sum().backward()
+    term = LogImportanceWeight()
+    value = term.forward(log_likelihood, mean + std * eps, eps, std)
+    grad_ll, grad_z, grad_std = term.backward(upstream)
+    np.testing.assert_allclose(value, t_log_w.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(grad_ll, t_ll.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(grad_z.sum(axis=0), t_mean.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad_std + (grad_z * eps).sum(axis=0), t_std.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_log_weight_stays_in_float32():
+    log_likelihood, mean, std, eps = (a.astype(np.float32) for a in log_weight_case(6))
+    term = LogImportanceWeight()
+    assert term.forward(log_likelihood, mean + std * eps, eps, std).dtype == np.float32
+    assert all(grad.dtype == np.float32 for grad in term.backward(np.ones((4, 3), np.float32)))
+
+
 def test_log_mean_exp_is_stable_and_its_gradient_is_the_normalized_weights():
     log_w = np.array([[-1000.0, 3.0], [-1001.0, 5.0], [-999.0, 4.0]])  # K = 3 samples of 2 images
     bound = ImportanceWeightedBound()
@@ -247,10 +313,11 @@ def test_iwae_with_one_sample_is_the_elbo_with_a_sampled_kl(conditional):
     for name in elbo.params:
         np.copyto(elbo.params[name], iwae.params[name])
     elbo.rng.bit_generator.state = iwae.rng.bit_generator.state  # the same dropout masks
-    iwae_loss = iwae.loss(x, True, eps, labels)
-    elbo_loss = elbo.loss(x, True, eps[0], labels)
-    assert iwae_loss == pytest.approx(elbo_loss, rel=1e-13)
-    np.testing.assert_allclose(iwae.example_losses, elbo.example_losses, rtol=1e-13)
+    iwae_terms = iwae.loss_terms(x, True, eps, labels)
+    elbo_terms = elbo.loss_terms(x, True, eps[0], labels)
+    assert iwae_terms.losses.mean() == pytest.approx(elbo_terms.losses.mean(), rel=1e-13)
+    np.testing.assert_allclose(iwae_terms.losses, elbo_terms.losses, rtol=1e-13)
+    np.testing.assert_allclose(iwae_terms.kl[0], elbo_terms.kl, rtol=1e-13)  # log q - log p, sampled alike
     iwae.backward()
     elbo.backward()
     for name in iwae.grads:
@@ -264,8 +331,9 @@ def test_the_bound_tightens_with_k():
     x = rng.uniform(0, 1, (400, INPUT))
     means = {}
     for k in (1, 5, 50):
-        losses = [(model.iwae(x, training=False, eps=rng.standard_normal((k, len(x), LATENT))),
-                   model.example_losses.std() / math.sqrt(len(x))) for _ in range(10)]
+        terms = [model.iwae_terms(x, training=False, eps=rng.standard_normal((k, len(x), LATENT)))
+                 for _ in range(10)]
+        losses = [(t.losses.mean(), t.losses.std() / math.sqrt(len(x))) for t in terms]
         means[k] = (np.mean([loss for loss, _ in losses]), np.mean([se for _, se in losses]))
     (l1, se1), (l5, se5), (l50, se50) = means[1], means[5], means[50]
     assert l1 - l5 > 3 * (se1 + se5) and l5 - l50 > 3 * (se5 + se50), means

@@ -152,8 +152,12 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tiny_root, tmp_path, m
     checkpoint = tmp_path / "run" / "checkpoint.npz"
     before = checkpoint.read_bytes()
 
-    def disk_full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    real_fsync = os.fsync
+
+    def disk_full(descriptor):  # when the checkpoint's temporary file is flushed (every file write fsyncs)
+        if ".checkpoint.npz." in os.readlink(f"/proc/self/fd/{descriptor}"):
+            raise OSError(28, "No space left on device")
+        real_fsync(descriptor)
     monkeypatch.setattr(os, "fsync", disk_full)
     code = main(["--resume", str(checkpoint), "--steps", "8", "--data-dir", tiny_root, "--no-progress",
                  "--no-download"])

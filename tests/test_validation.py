@@ -8,9 +8,9 @@ import pytest
 from test_resume import assert_same_state
 
 from conftest import SMALL_RUN
-from numpyvae import training
+from numpyvae import load_model, training
 from numpyvae.evaluation import bounds as ev
-from numpyvae.formats.checkpoint import load_checkpoint, load_model, save_checkpoint
+from numpyvae.formats.checkpoint import load_checkpoint, save_checkpoint
 from numpyvae.training import main, report
 from numpyvae.training.state import EarlyStopping
 
@@ -52,7 +52,7 @@ def test_validation_holds_out_the_last_images_and_is_logged(tiny_root, tmp_path,
     assert [row["step"] for row in rows] == ["4", "8"] and all(float(row["validation_loss"]) > 0 for row in rows)
     # the logged value is the -ELBO of the last 8 training images, at the weights of that report
     images = training.load_dataset("mnist", tiny_root, download=False).train_images[-8:]
-    model, _ = load_model(out / "checkpoint.npz")
+    model = load_model(out / "checkpoint.npz")
     assert float(rows[-1]["validation_loss"]) == pytest.approx(ev.negative_elbo(model, images), abs=1e-4)
     assert (out / "best.npz").is_file()
 
@@ -74,7 +74,7 @@ def test_early_stopping_stops_keeps_the_best_weights_and_reports_on_them(tiny_ro
     assert any(not np.array_equal(final.params[k], best.params[k]) for k in final.params)
     results = json.loads((out / "evaluation.json").read_text())
     assert results["weights"].startswith("best.npz (step 2")
-    model, _ = load_model(out / "best.npz")
+    model = load_model(out / "best.npz")
     test_images = training.load_dataset("mnist", tiny_root, download=False).test_images
     assert results["negative_elbo"] == ev.evaluate(model, test_images, k=0)["negative_elbo"]
 

@@ -8,6 +8,8 @@
     arrays     .npy and .npz arrays, a single IDX file of images
     datasets   ``load_dataset``: a name or a path, the fixed split of data without one, ``Dataset``
     batches    ``MiniBatcher``: shuffled mini-batches scaled to [0, 1]
+    binarization  binarized MNIST: ``binarize`` (the threshold and the Bernoulli draw), ``fixed_binarization``
+               (a test set drawn once), ``BatchBinarizer`` (each training batch drawn afresh)
 
 The images stay uint8 in memory (47 MB for MNIST); batches are scaled to [0, 1] one at a time.
 """

@@ -33,28 +33,45 @@ def check(how: str) -> str:
     return how
 
 
+def binarize(pixels: np.ndarray, how: str, rng: np.random.Generator | None = None,
+             out: np.ndarray | None = None) -> np.ndarray:
+    """Pixels in [0, 1] as 0 or 1: the one threshold and the one Bernoulli draw of every binarization here.
+
+        "static"    1 where pixel > 0.5
+        "dynamic"   1 where u < pixel, u ~ Uniform[0, 1) drawn from ``rng`` in the pixels' dtype (so 1 with
+                    probability pixel); one number per pixel, in row order
+        "none"      the pixels as they are
+
+    Returns a bool array, or writes 0 and 1 into ``out`` (any dtype; ``out`` may be ``pixels`` itself).
+    """
+    if how == "static":
+        return np.greater(pixels, 0.5, out=out, casting="unsafe")
+    if how == "dynamic":
+        return np.less(rng.random(pixels.shape, dtype=pixels.dtype), pixels, out=out, casting="unsafe")
+    check(how)
+    return pixels
+
+
 def fixed_binarization(images: np.ndarray, how: str, seed: int = TEST_DRAW_SEED, chunk: int = 10_000) -> np.ndarray:
     """uint8 images (N, D) binarized once: 0 or 255 each ("none" returns ``images`` itself).
 
-    "dynamic" draws pixel j of image n as 1 with probability images[n, j] / 255, from
-    ``np.random.default_rng(seed)``, in row order (the draw of an image depends only on the seed and the
-    rows before it).
+    Each chunk of rows is scaled to [0, 1] in float32 (``to_float``) and binarized by ``binarize``; "dynamic"
+    draws from ``np.random.default_rng(seed)``, in row order (the draw of an image depends only on the seed
+    and the rows before it).
     """
     check(how)
     if how == "none":
         return images
-    if how == "static":
-        return np.where(to_float(images) > 0.5, np.uint8(255), np.uint8(0))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed) if how == "dynamic" else None
     out = np.empty_like(images)
     for start in range(0, len(images), chunk):
-        rows = to_float(images[start:start + chunk])
-        out[start:start + chunk] = np.where(rng.random(rows.shape, dtype=np.float32) < rows, 255, 0)
+        ones = binarize(to_float(images[start:start + chunk]), how, rng)
+        out[start:start + chunk] = np.where(ones, np.uint8(255), np.uint8(0))
     return out
 
 
 class BatchBinarizer:
-    """Binarizes each training batch in place (the ``[0, 1]`` float batch of a MiniBatcher).
+    """Binarizes each training batch in place (the ``[0, 1]`` float batch of a MiniBatcher) with ``binarize``.
 
     "static" thresholds at 0.5; "dynamic" replaces pixel p by 1 with probability p, drawing from a
     generator of its own (seeded from the run's seed, its state kept in the checkpoint), so that the
@@ -66,11 +83,7 @@ class BatchBinarizer:
         self.rng = np.random.default_rng([seed, 14])  # a stream apart from the model's default_rng(seed)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        if self.how == "static":
-            np.greater(batch, 0.5, out=batch, casting="unsafe")
-        elif self.how == "dynamic":
-            np.less(self.rng.random(batch.shape, dtype=batch.dtype), batch, out=batch, casting="unsafe")
-        return batch
+        return binarize(batch, self.how, self.rng, out=batch)
 
     def state_dict(self) -> dict:
         return self.rng.bit_generator.state

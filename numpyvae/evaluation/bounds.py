@@ -20,14 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data import to_float
-from ..data.binarization import fixed_binarization
 from ..errors import UsageError
 from ..models.vae import VAE
-from ..nn.losses import LOG_2PI, kl_per_dimension
+from ..nn.losses import kl_per_dimension
 from ..progress import progress_bar
 from .lean_iwae import iwae_bound_parallel, iwae_log_mean_weight
 
-BINARIZATIONS = ("none", "static", "dynamic")
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: a unit is active when Var_x E_q[z_d] exceeds 0.01
 
 
@@ -44,22 +42,11 @@ def likelihood_description(config: dict) -> str:
 ROWS_PER_CHUNK = 2_000  # latent samples decoded at once by the IWAE pass: 6 MB per float32 (rows, 784), in cache
 
 
-def binarize(x: np.ndarray, how: str, rng: np.random.Generator) -> np.ndarray:
-    """Grey levels in [0, 1] as they are ("none", the seed's), thresholded at 0.5 ("static"), or sampled
-    as Bernoulli(pixel) ("dynamic", a fresh draw each call)."""
-    if how == "none":
-        return x
-    if how == "static":
-        return (x > 0.5).astype(x.dtype)
-    if how == "dynamic":
-        return (rng.random(x.shape, dtype=x.dtype) < x).astype(x.dtype)
-    raise UsageError(f"--binarize must be one of {', '.join(BINARIZATIONS)}, got {how!r}")
-
-
-def batches(model: VAE, images: np.ndarray, batch_size: int, binarization: str, rng: np.random.Generator):
-    """The stored uint8 rows as float batches in the model's dtype, binarized as asked."""
+def batches(model: VAE, images: np.ndarray, batch_size: int):
+    """The stored uint8 rows as float batches in the model's dtype (binarized data comes binarized:
+    numpyvae.data.binarization.fixed_binarization)."""
     for start in range(0, len(images), batch_size):
-        yield start, binarize(to_float(images[start:start + batch_size], model.dtype), binarization, rng)
+        yield start, to_float(images[start:start + batch_size], model.dtype)
 
 
 def check_labels(model: VAE, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray | None:
@@ -67,7 +54,7 @@ def check_labels(model: VAE, images: np.ndarray, labels: np.ndarray | None) -> n
 
     UsageError when a conditional model gets no labels, or labels that do not go with the images.
     """
-    if not getattr(model, "conditional", False):
+    if not model.conditional:
         return None
     if labels is None or len(labels) != len(images):
         raise UsageError("a conditional model bounds -log p(x | y): it needs the label of every image")
@@ -95,7 +82,7 @@ class PosteriorPass:
 
 
 def posterior_pass(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
-                   binarization: str = "none", labels: np.ndarray | None = None) -> PosteriorPass:
+                   labels: np.ndarray | None = None) -> PosteriorPass:
     """Everything the ELBO and the active units need, from one pass through the model (float64 results).
 
     The KL is the analytic one whatever the model trains with; a conditional model is run with ``labels``.
@@ -105,24 +92,22 @@ def posterior_pass(model: VAE, images: np.ndarray, *, batch_size: int = 1000, se
     latent_dim = model.config["latent_dim"]
     result = PosteriorPass(np.empty(len(images)), np.empty(len(images)), np.empty((len(images), latent_dim)),
                            np.zeros(latent_dim))
-    for start, x in batches(model, images, batch_size, binarization, rng):
+    for start, x in batches(model, images, batch_size):
         eps = rng.standard_normal((len(x), latent_dim), dtype=model.dtype)
-        model.elbo(x, training=False, eps=eps, labels=label_rows(labels, start, len(x)), kl="analytic")
+        terms = model.elbo_terms(x, training=False, eps=eps, labels=label_rows(labels, start, len(x)), kl="analytic")
         rows = slice(start, start + len(x))
-        result.log_likelihood[rows] = model.log_likelihood
-        result.kl[rows] = model.kl_divergence
-        result.means[rows] = model.z_mean
-        result.kl_per_dim += kl_per_dimension(model.z_mean.astype(np.float64),
-                                              model.z_std.astype(np.float64)).sum(axis=0)
+        result.log_likelihood[rows] = terms.log_likelihood
+        result.kl[rows] = terms.kl
+        result.means[rows] = terms.mean
+        result.kl_per_dim += kl_per_dimension(terms.mean.astype(np.float64), terms.std.astype(np.float64)).sum(axis=0)
     result.kl_per_dim /= len(images)
     return result
 
 
 def elbo_terms(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
-               binarization: str = "none", labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-image log p(x | z) and KL(q(z | x) || p(z)), both (N,) float64, one z per image, dropout off."""
-    terms = posterior_pass(model, images, batch_size=batch_size, seed=seed, binarization=binarization,
-                           labels=labels)
+    terms = posterior_pass(model, images, batch_size=batch_size, seed=seed, labels=labels)
     return terms.log_likelihood, terms.kl
 
 
@@ -135,43 +120,8 @@ def negative_elbo(model: VAE, images: np.ndarray, *, batch_size: int = 1000, see
     return float(np.mean(kl - log_likelihood) if model.variational else -np.mean(log_likelihood))
 
 
-def log_normal(z: np.ndarray, mean: np.ndarray | float = 0.0, std: np.ndarray | float = 1.0) -> np.ndarray:
-    """log N(z; mean, diag(std^2)) summed over the last axis, in float64."""
-    standardized = (np.asarray(z, np.float64) - mean) / std
-    return -0.5 * np.sum(standardized ** 2 + LOG_2PI + 2 * np.log(std), axis=-1)
-
-
-def logsumexp(values: np.ndarray, axis: int = -1) -> np.ndarray:
-    """log sum exp over ``axis``, shifted by the maximum so that no term overflows or underflows to 0."""
-    peak = np.max(values, axis=axis, keepdims=True)
-    return np.squeeze(peak, axis) + np.log(np.sum(np.exp(values - peak), axis=axis))
-
-
-def iwae_log_weights(model: VAE, x: np.ndarray, k: int, rng: np.random.Generator,
-                     labels: np.ndarray | None = None) -> np.ndarray:
-    """log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x) for k samples per image: (B, k) float64.
-
-    The samples of all images are decoded in chunks of at most ROWS_PER_CHUNK rows. A conditional model
-    takes the images' ``labels`` (class indices, (B,)) at both ends: the weights are those of p(x | y).
-    """
-    y = model.one_hot(labels, len(x)) if labels is not None else None
-    mean, std = model.encode(x, y)
-    log_weights = np.empty((len(x), k))
-    samples_per_chunk = max(1, ROWS_PER_CHUNK // len(x))
-    for first in range(0, k, samples_per_chunk):
-        n = min(samples_per_chunk, k - first)
-        eps = rng.standard_normal((n, *mean.shape), dtype=model.dtype)        # (n, B, latent)
-        z = mean + std * eps
-        logits = model.decoder_logits(z.reshape(-1, z.shape[-1]), None if y is None else np.tile(y, (n, 1)))
-        log_likelihood = model.reconstruction.forward(logits, np.tile(x, (n, 1))).reshape(n, len(x))
-        # log p(z) - log q(z | x): the (z - mean) / std of q is eps itself
-        log_ratio = log_normal(z) - log_normal(eps, 0.0, 1.0) + np.sum(np.log(std.astype(np.float64)), axis=-1)
-        log_weights[:, first:first + n] = (log_likelihood + log_ratio).T
-    return log_weights
-
-
 def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int = 100, seed: int = 0,
-               binarization: str = "none", progress: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
+               progress: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
     """Per-image IWAE estimate of -log p(x) (of -log p(x | y) for a conditional model, given ``labels``) with
     k importance samples: (N,) float64, in nats."""
     if not model.variational:
@@ -180,8 +130,8 @@ def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int 
     rng = np.random.default_rng(seed)
     bound = np.empty(len(images))
     with progress_bar(total=len(images), disable=not progress, unit="image", desc=f"IWAE K={k}") as bar:
-        for start, x in batches(model, images, batch_size, binarization, rng):
-            # the same draws as iwae_log_weights, reduced chunk by chunk (numpyvae.evaluation.lean_iwae)
+        for start, x in batches(model, images, batch_size):
+            # the lean pass (numpyvae.evaluation.lean_iwae), its draws from this one generator batch after batch
             bound[start:start + len(x)] = -iwae_log_mean_weight(model, x, k, rng, ROWS_PER_CHUNK,
                                                                 label_rows(labels, start, len(x)))
             bar.update(len(x))
@@ -189,9 +139,9 @@ def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int 
 
 
 def posterior_statistics(model: VAE, images: np.ndarray, *, batch_size: int = 1000,
-                         binarization: str = "none", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Per latent dimension: the variance over the images of the posterior mean, and the mean KL. (D,) each."""
-    terms = posterior_pass(model, images, batch_size=batch_size, seed=seed, binarization=binarization)
+    terms = posterior_pass(model, images, batch_size=batch_size, seed=seed)
     return terms.mean_variance, terms.kl_per_dim
 
 
@@ -202,9 +152,10 @@ def mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
 
 
 def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int | None = None,
-             binarization: str = "none", batch_size: int = 100, seed: int = 0, progress: bool = False,
+             batch_size: int = 100, seed: int = 0, progress: bool = False,
              labels: np.ndarray | None = None, workers: int = 1) -> dict:
-    """Every number of this module for ``images`` (uint8 rows), as a JSON-ready dict.
+    """Every number of this module for ``images`` (uint8 rows, binarized already if they are to be), as a
+    JSON-ready dict.
 
     ``k = 0`` skips the IWAE pass; ``iwae_images`` limits it to the first that many images; ``workers`` > 1
     runs it in that many processes (numpyvae.evaluation.lean_iwae.iwae_bound_parallel: other draws, the same bound).
@@ -216,11 +167,11 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     labels = check_labels(model, images, labels)
-    results: dict = {"images": len(images), "binarization": binarization, "seed": seed,
+    results: dict = {"images": len(images), "seed": seed,
                      "bounds": "-log p(x | y)" if labels is not None else "-log p(x)",
                      "likelihood": likelihood_description(model.config)}
     started = time.perf_counter()
-    terms = posterior_pass(model, images, seed=seed, binarization=binarization, labels=labels)
+    terms = posterior_pass(model, images, seed=seed, labels=labels)
     results["reconstruction"], results["reconstruction_stderr"] = mean_and_stderr(-terms.log_likelihood)
     results["kl"], results["kl_stderr"] = mean_and_stderr(terms.kl)
     if model.variational:
@@ -235,12 +186,11 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
         started = time.perf_counter()
         subset_labels = None if labels is None else labels[:len(subset)]
         if workers > 1:
-            bound = iwae_bound_parallel(model, fixed_binarization(subset, binarization, seed=seed), k=k,
-                                        batch_size=batch_size, seed=seed, workers=workers, rows=ROWS_PER_CHUNK,
-                                        progress=progress, labels=subset_labels)
+            bound = iwae_bound_parallel(model, subset, k=k, batch_size=batch_size, seed=seed, workers=workers,
+                                        rows=ROWS_PER_CHUNK, progress=progress, labels=subset_labels)
         else:
-            bound = iwae_bound(model, subset, k=k, batch_size=batch_size, seed=seed, binarization=binarization,
-                               progress=progress, labels=subset_labels)
+            bound = iwae_bound(model, subset, k=k, batch_size=batch_size, seed=seed, progress=progress,
+                               labels=subset_labels)
         seconds = time.perf_counter() - started
         results["iwae"], results["iwae_stderr"] = mean_and_stderr(bound)
         results.update(iwae_k=k, iwae_images=len(subset), iwae_seconds=seconds,

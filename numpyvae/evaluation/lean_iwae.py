@@ -1,6 +1,7 @@
-"""The IWAE bound at k = 5000 in minutes: the decoder pass of ``evaluate.iwae_log_weights``, lean.
+"""The IWAE bound at k = 5000 in minutes: the decoder pass, lean.
 
-For each image x, with z_i = mu + sigma * eps_i (i = 1..k) and the weights
+For each image x, with z_i = mu + sigma * eps_i (i = 1..k) and the weights of ``nn.losses.LogImportanceWeight``
+(the one log-weight that training and ``explain`` compute too)
 
     log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x)
             = log p(x | z_i) - |z_i|^2 / 2 + |eps_i|^2 / 2 + sum log sigma      (the 2 pi terms cancel)
@@ -23,8 +24,9 @@ image, 1.3 MFLOP each for the seed's decoder: 65 TFLOP for k = 5000 over the 10,
 - the weights are reduced chunk by chunk with a running log-sum-exp (the maximum so far and the sum of
   e^(w - maximum), rescaled when the maximum grows), in float64, so no (B, k) array is ever held.
 
-The draws are those of ``iwae_log_weights`` with the same ``rows`` (eps of shape (n, B, latent) per chunk),
-so both give the same numbers up to rounding; tests/test_iwae_fast.py checks that, and a float64 brute force.
+The noise is drawn as eps of shape (n, B, latent) per chunk of n = rows // B samples; tests/test_iwae_fast.py
+holds the result to an independent float64 reference with the same draws (tests/reference.py) and to a
+float64 brute force.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import numpy as np
 
 from ..data import to_float
 from ..nn.layers import ELU, Dense, Dropout, Tanh, row_of_zeros
-from ..nn.losses import LOGIT_CLIP, BernoulliLogLikelihood
+from ..nn.losses import LOGIT_CLIP, BernoulliLogLikelihood, LogImportanceWeight
 
 LOG_FACTORS = 16  # pixels whose factors (1 + e^-|a|) in (1, 2] are multiplied before one logarithm
 
@@ -89,10 +91,11 @@ def iwae_log_mean_weight(model, x: np.ndarray, k: int, rng: np.random.Generator,
     A conditional model takes the images' ``labels`` (B,): the weights are then those of p(x | y), and the
     decoder runs its own ``forward`` on [z | y].
     """
-    y = model.one_hot(labels, len(x)) if labels is not None else None
+    y = model.one_hot(labels, len(x))  # None for an unconditional model
     mean, std = model.encode(x, y)
     batch, latent = mean.shape
-    log_std = np.sum(np.log(std.astype(np.float64)), axis=-1)
+    std64 = std.astype(np.float64)  # so that sum log sigma, and with it every weight, is float64
+    log_weight = LogImportanceWeight()
     layers = model.decoder.layers
     fast_output = (y is None and isinstance(layers[-1], Dense)
                    and type(model.reconstruction) is BernoulliLogLikelihood)
@@ -112,8 +115,7 @@ def iwae_log_mean_weight(model, x: np.ndarray, k: int, rng: np.random.Generator,
         else:
             logits = model.decoder_logits(h, None if y is None else np.tile(y, (n, 1)))
             log_likelihood = model.reconstruction.forward(logits, np.tile(x, (n, 1))).reshape(n, batch)
-        log_ratio = 0.5 * (np.einsum("nbd,nbd->nb", eps, eps) - np.einsum("nbd,nbd->nb", z, z))
-        weights = log_likelihood.astype(np.float64) + log_ratio + log_std    # (n, B)
+        weights = log_weight.forward(log_likelihood.astype(np.float64), z, eps, std64)    # (n, B) float64
         new_peak = np.maximum(peak, weights.max(axis=0))
         total = total * np.exp(peak - new_peak) + np.exp(weights - new_peak).sum(axis=0)
         peak = new_peak

@@ -2,17 +2,23 @@
 
 A folder named for output (``--out``, ``--data-dir`` when something must be downloaded, the folder of
 ``--json``) is checked before the work that fills it: it must be a folder, or one that can be made, and a
-file must be creatable in it. A file is written to a temporary name beside it and renamed over the old one,
-so a failed write leaves what was there before. Every failure is an ``OutputError`` in one line that names
-the path and the reason.
+file must be creatable in it. Every file numpyvae writes (checkpoints, safetensors exports, JSON, PNGs) goes
+through ``write_atomic``: a temporary file of its own beside the destination, flushed to the disk (fsync),
+renamed over the old file, and the rename made durable (fsync of the folder), so that a crash or a failed
+write at any moment leaves the old file or the new one, never a torn one. Every failure is an
+``OutputError`` in one line that names the path and the reason the system gave.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import NumericalError, OutputError
 
@@ -68,16 +74,74 @@ def check_file_destination(path: str | os.PathLike, purpose: str) -> Path:
     return path
 
 
-def write_bytes_atomic(path: str | os.PathLike, content: bytes) -> None:
-    """Write ``content`` to ``path`` through a temporary file and a rename: the old file survives a failure."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # the failures that freeing disk space would cure
+
+
+def _temporary_beside(path: Path) -> tuple[int, Path]:
+    """A new file of its own beside ``path`` (O_EXCL, named with the process id and a random suffix, so two
+    processes writing the same destination never share one), mode 0666 less the umask like any new file."""
+    while True:
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+        except FileExistsError:
+            continue
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, which makes a rename inside it durable; skipped where the file system cannot."""
     try:
-        temporary.write_bytes(content)
-        os.replace(temporary, path)
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # a folder that cannot be opened for reading (Windows; some mounts): nothing more to do
+    try:
+        os.fsync(descriptor)
     except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def _reason(error: OSError) -> str:
+    """The system's own words for ``error``, and a hint only when the cure is disk space."""
+    reason = error.strerror or str(error)
+    return reason + ("; free some disk space" if error.errno in NO_SPACE else "")
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object], what: str = "file") -> None:
+    """Replace ``path`` by the file that ``write(file)`` writes, atomically and durably.
+
+    ``write`` gets a binary file open on a temporary file beside ``path``; that file is flushed and fsynced,
+    renamed over ``path``, and the folder fsynced. Any failure removes the temporary file and leaves the old
+    ``path`` as it was; an OSError becomes an OutputError that says whether the previous ``what`` is kept.
+    """
+    path = Path(path)
+    try:
+        descriptor, temporary = _temporary_beside(path)
+    except OSError as error:
+        raise OutputError(f"cannot write {path} ({_reason(error)})") from None
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
         temporary.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path} ({error.strerror or error})") from None
+        if not isinstance(error, OSError):
+            raise
+        kept = f"the previous {what} is kept" if path.exists() else f"no earlier {what} exists"
+        raise OutputError(f"cannot write {path} ({_reason(error)}); {kept}") from None
+    try:
+        _sync_folder(path.parent)
+    except OSError as error:
+        raise OutputError(f"wrote {path}, but could not make its rename durable ({_reason(error)})") from None
+
+
+def write_bytes_atomic(path: str | os.PathLike, content: bytes, what: str = "file") -> None:
+    """Write ``content`` to ``path`` with ``write_atomic``: the old file survives a failure."""
+    write_atomic(path, lambda file: file.write(content), what)
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:

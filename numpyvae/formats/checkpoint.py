@@ -10,8 +10,9 @@ Contents (all plain arrays, so ``np.load(path, allow_pickle=False)`` reads it):
     optimizer/<name>  the optimizer's state (momentum, Adam's moments and step count)
     batcher/<name>    the data order: this epoch's permutation and the position in it
 
-Writes are atomic: a temporary file in the same folder, flushed to disk, then renamed over the old
-checkpoint, so a crash at any moment leaves either the old checkpoint or the new one, never a torn file.
+Writes are atomic (``atomic.write_atomic``: a temporary file of its own in the same folder, flushed to disk,
+renamed over the old checkpoint, the rename made durable), so a crash at any moment leaves either the old
+checkpoint or the new one, never a torn file.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..errors import CheckpointError, NumericalError
 from ..models.config import ModelConfig, read_model_config
 from ..models.vae import VAE
 from ..resources import check_memory
+from .atomic import write_atomic
 
 FORMAT = "numpyvae-checkpoint"
 VERSION = 1
@@ -49,8 +51,7 @@ def _group(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
-    """Write ``checkpoint`` to ``path`` atomically (temporary file, fsync, rename)."""
-    path = Path(path)
+    """Write ``checkpoint`` to ``path`` atomically (``write_atomic``); OutputError if it cannot be written."""
     try:  # strict JSON: a NaN or an infinity in the settings is refused, not written for strict parsers to reject
         config = json.dumps(checkpoint.config, allow_nan=False)
     except ValueError:
@@ -59,23 +60,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
               "step": np.array(checkpoint.step, dtype=np.int64), "rng": np.array(json.dumps(checkpoint.rng_state))}
     for prefix in ("params", "optimizer", "batcher"):
         arrays.update({f"{prefix}/{name}": value for name, value in getattr(checkpoint, prefix).items()})
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        with open(temporary, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # make the rename itself durable
-        finally:
-            os.close(directory)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        kept = "the previous checkpoint is kept" if path.exists() else "no earlier checkpoint exists"
-        raise CheckpointError(f"could not write {path} ({error.strerror or error}); {kept}; "
-                              "free some disk space or choose another --out") from None
+    write_atomic(path, lambda file: np.savez(file, **arrays), what="checkpoint")
 
 
 SMALL_MEMBER = 1 << 20  # format, version, step, config and generator state: a few KB each
@@ -171,11 +156,3 @@ def restore_params(model: VAE, params: dict[str, np.ndarray], source: str | os.P
                               "use an earlier checkpoint of the run")
     for name, param in model.params.items():
         np.copyto(param, params[name])
-
-
-def load_model(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
-    """The model saved in a checkpoint, rebuilt from its config with its trained parameters."""
-    checkpoint = load_checkpoint(path)  # its settings and arrays checked before any is read
-    model = VAE(**read_model_config(checkpoint.config["model"], str(path)))
-    restore_params(model, checkpoint.params, path)
-    return model, checkpoint

@@ -32,8 +32,7 @@ from ..errors import CheckpointError
 from ..models.config import ModelConfig, read_model_config
 from ..models.vae import VAE
 from . import safetensors as safetensors_format
-from .checkpoint import Checkpoint
-from .checkpoint import load_model as load_checkpoint_model
+from .checkpoint import Checkpoint, load_checkpoint, restore_params
 
 FORMAT = "numpyvae-safetensors"
 VERSION = "1"
@@ -145,7 +144,7 @@ def load_params(model: VAE, tensors: dict[str, np.ndarray], source) -> None:
         np.copyto(param, tensor.T)
 
 
-def load_exported(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
+def _from_export(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
     """The model in an exported safetensors file, and a Checkpoint record of its settings (no optimizer)."""
     # a checkpoint would have started like a zip archive, so the file is either an export or neither
     tensors, metadata = safetensors_format.read(path, "neither a numpyvae checkpoint nor a valid safetensors file")
@@ -159,15 +158,28 @@ def load_exported(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
     return model, record
 
 
+def _from_checkpoint(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
+    """The model in a numpyvae checkpoint, rebuilt from its settings with its trained parameters, and the
+    checkpoint."""
+    checkpoint = load_checkpoint(path)  # its settings, then every member's size, checked before any is read
+    model = build_model(model_settings(checkpoint.config["model"], path), path)
+    restore_params(model, checkpoint.params, path)
+    return model, checkpoint
+
+
 def load_model_and_record(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
-    """The model in a checkpoint or an exported safetensors file, told apart by the file's first bytes."""
+    """The model in a checkpoint or an exported safetensors file, told apart by the file's first bytes, and
+    the record of how it was trained (the checkpoint itself, or one rebuilt from the export's settings).
+
+    For the commands, which need the record too; everyone else calls ``load_model``.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass the checkpoint.npz of an earlier run "
                               "or an exported .safetensors file")
     with open(path, "rb") as file:
         is_checkpoint = file.read(len(ZIP_MAGIC)) == ZIP_MAGIC
-    return load_checkpoint_model(path) if is_checkpoint else load_exported(path)
+    return _from_checkpoint(path) if is_checkpoint else _from_export(path)
 
 
 def load_model(path: str | os.PathLike) -> VAE:

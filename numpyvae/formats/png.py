@@ -8,7 +8,7 @@ import os
 import numpy as np
 from PIL import Image, ImageFont
 
-from ..errors import OutputError
+from .atomic import write_atomic
 
 MNIST_SHAPE = (28, 28)  # (height, width) of the images when nothing else is said
 
@@ -61,11 +61,9 @@ def save_png(pixels: np.ndarray, path: str | os.PathLike, scale: int = 1) -> Non
 
 
 def save_pillow(image: Image.Image, path: str | os.PathLike) -> None:
-    """Save a Pillow image as PNG; a path that cannot be written is an OutputError in one line."""
-    try:
-        image.save(path, format="PNG")
-    except OSError as error:
-        raise OutputError(f"cannot write {path} ({error.strerror or error})") from None
+    """Save a Pillow image as PNG, atomically (``write_atomic``); a path that cannot be written is an
+    OutputError in one line."""
+    write_atomic(path, lambda file: image.save(file, format="PNG"), what="picture")
 
 
 def save_image(image: np.ndarray, path: str | os.PathLike, shape: tuple[int, int] = MNIST_SHAPE,

@@ -23,28 +23,30 @@ Options (all combine unless noted):
 
 The IWAE objective, per image, with z_k = z_mean + z_std * eps_k, eps_k ~ N(0, I), k = 1..K:
 
-    log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x),     loss = -mean over images of log (1/K) sum_k w_k.
+    log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x)
+            = log p(x | z_k) + (|eps_k|^2 - |z_k|^2) / 2 + sum_d log z_std_d      (the 2 pi terms cancel),
+    loss = -mean over images of log (1/K) sum_k w_k.
 
 Its backward pass: the softmax of the log-weights over k (the normalized weights) hands each sample its share
-of the gradient; the K samples of the whole batch go through the decoder as one (K*B)-row batch; then through
-log p(z) and log q(z | x) (their partial derivatives) and the reparameterization back to z_mean and z_std,
-summed over the K samples, which share them.
+of the gradient; the K samples of the whole batch go through the decoder as one (K*B)-row batch; log w's own
+partials (eps held fixed: -z_k for z_k, 1 / z_std for z_std) join them, and the reparameterization takes
+them back to z_mean and z_std, summed over the K samples, which share them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import to_dict, validate
 from ..nn.layers import ACTIVATIONS, Concat, Dense, Dropout, Sequential, Softplus, sigmoid
 from ..nn.losses import (
+    KL_ESTIMATORS,
     RECONSTRUCTIONS,
     ExactBernoulliLogLikelihood,
-    GaussianKL,
-    GaussianLogDensity,
     ImportanceWeightedBound,
-    SampledKL,
-    StandardNormalLogDensity,
+    LogImportanceWeight,
     clipped_sigmoid,
 )
 from .config import ModelConfig
@@ -61,6 +63,27 @@ def _names(names) -> list[str] | None:
     return None if names is None else [names] if isinstance(names, str) else [str(name) for name in names]
 
 
+
+
+@dataclass
+class LossTerms:
+    """What one forward pass of the loss computed, image by image: the loss is the mean of ``losses``.
+
+    ELBO (``elbo_terms``), all (B,):  log_likelihood = log p(x | z), kl = the KL (of the estimator used),
+        losses = kl_weight KL - log p(x | z) (the plain autoencoder: -log p(x | z)).
+    IWAE (``iwae_terms``):  log_likelihood (K, B), log_weights (K, B) = log w_k, kl (K, B) = the sampled
+        log q(z_k | x) - log p(z_k) = log p(x | z_k) - log w_k, losses (B,) = -log (1/K) sum_k w_k.
+    Both: mean and std (B, latent), the posterior q(z | x) = N(mean, std^2).
+    """
+
+    log_likelihood: np.ndarray
+    kl: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    losses: np.ndarray
+    log_weights: np.ndarray | None = None
+
+
 class VAE:
     """A VAE with hand-written backpropagation; the defaults build the seed's model.
 
@@ -68,6 +91,17 @@ class VAE:
     ``encoder.fcN``, ``encoder.mean``, ``encoder.std``, ``decoder.fc1``, ..., ``decoder.fcM``,
     ``decoder.output``; weights are shaped (in, out). ``loss`` runs the forward pass of the model's objective
     and caches what ``backward`` needs; ``backward`` fills ``grads``. ``config`` rebuilds it: VAE(**config).
+    ``loss_terms`` (``elbo_terms``, ``iwae_terms``) runs the same pass and returns its per-image LossTerms.
+
+    The KL, in one vocabulary:
+
+        KL                     KL(q(z | x) || p(z)), one value per image: ``LossTerms.kl``
+        kl                     the name of its estimator, "analytic" or "sampled" (a key of KL_ESTIMATORS):
+                               ``VAE(kl=...)``, ``config["kl"]``, ``elbo(..., kl=...)``, ``--kl``
+        model.kl               the model's KL estimator, GaussianKL or SampledKL (as ``model.reconstruction``
+                               is its likelihood); both take ``forward(mean, std, eps)``
+        kl_weight              beta, the KL's weight in the ELBO as set (the trainer anneals it)
+        effective_kl_weight()  the weight the loss applies: kl_weight, or 0 for the plain autoencoder
     """
 
     def __init__(self, input_dim: int = 784, hidden_dims=(500, 500), latent_dim: int = 20, keep_prob: float = 0.9,
@@ -85,7 +119,7 @@ class VAE:
         # everything needed to build the same architecture again: VAE(**model.config)
         self.config = to_dict(config)
         self.variational, self.kl_weight = variational, kl_weight
-        self.num_classes, self.objective, self.k, self.kl_estimator = int(num_classes), objective, int(k), kl
+        self.num_classes, self.objective, self.k = int(num_classes), objective, int(k)
         self.dtype = np.dtype(dtype)
         self.rng = np.random.default_rng(seed)
         self.dense_layers: dict[str, Dense] = {}
@@ -115,11 +149,8 @@ class VAE:
         self.input_concat, self.latent_concat = Concat(), Concat()  # used by the conditional model only
         exact = likelihood == "exact"
         self.reconstruction = ExactBernoulliLogLikelihood() if exact else RECONSTRUCTIONS[reconstruction]()
-        # the model's KL estimator is ``self.kl``; the other one serves ``elbo(..., kl=...)`` (evaluation)
-        self.kl_estimators = {"analytic": GaussianKL(), "sampled": SampledKL()}
-        self.kl = self.kl_estimators[kl]
-        self.log_prior, self.log_posterior = StandardNormalLogDensity(), GaussianLogDensity()
-        self.bound = ImportanceWeightedBound()
+        self.kl = KL_ESTIMATORS[kl]()
+        self.log_weight, self.bound = LogImportanceWeight(), ImportanceWeightedBound()  # the IWAE objective's
         d = self.dense_layers
         self.params = {f"{layer}.{name}": array for layer, dense_layer in d.items()
                        for name, array in dense_layer.params.items()}
@@ -128,7 +159,12 @@ class VAE:
 
     @property
     def conditional(self) -> bool:
+        """Whether the model takes labels (num_classes > 0): the one way to ask."""
         return self.num_classes > 0
+
+    def labels_for(self, labels):
+        """``labels`` for a conditional model, None for the others (which take none): what to pass as labels=."""
+        return labels if self.conditional else None
 
     # -- the two networks, with the label joined in when the model is conditional ----------------------
 
@@ -185,65 +221,83 @@ class VAE:
 
     def loss(self, x: np.ndarray, training: bool = True, eps: np.ndarray | None = None, labels=None) -> float:
         """The model's objective for a batch x (B, input_dim) in [0, 1]: ``elbo`` or ``iwae`` (see each)."""
+        return float(self.loss_terms(x, training, eps, labels).losses.mean())
+
+    def loss_terms(self, x: np.ndarray, training: bool = True, eps: np.ndarray | None = None,
+                   labels=None) -> LossTerms:
+        """The per-image terms of ``loss`` (``elbo_terms`` or ``iwae_terms``); caches for ``backward`` like it."""
         if self.objective == "iwae":
-            return self.iwae(x, training, eps, labels)
-        return self.elbo(x, training, eps, labels)
+            return self.iwae_terms(x, training, eps, labels)
+        return self.elbo_terms(x, training, eps, labels)
 
     def elbo(self, x: np.ndarray, training: bool = True, eps: np.ndarray | None = None, labels=None,
              kl: str | None = None) -> float:
         """-mean(log p(x | z) - kl_weight KL) for a batch x (B, input_dim) in [0, 1]; caches for ``backward``.
 
+        The arguments are those of ``elbo_terms``, which returns the per-image terms this is the mean of.
+        """
+        return float(self.elbo_terms(x, training, eps, labels, kl).losses.mean())
+
+    def elbo_terms(self, x: np.ndarray, training: bool = True, eps: np.ndarray | None = None, labels=None,
+                   kl: str | None = None) -> LossTerms:
+        """The ELBO's terms for a batch x (B, input_dim) in [0, 1], one value per image; caches for ``backward``.
+
         ``eps`` (B, latent_dim) fixes the reparameterization noise; by default it is drawn from the
         model's generator. ``training=False`` turns dropout off. ``kl`` overrides the model's KL estimator
-        ("analytic" or "sampled"; evaluation reports the analytic one). The per-example terms stay behind as
-        ``log_likelihood``, ``kl_divergence`` and their weighted difference ``example_losses``, all (B,).
+        ("analytic" or "sampled"; evaluation reports the analytic one).
         """
         y = self.one_hot(labels, len(x))
-        self.z_mean, self.z_std = self._posterior(x, y, training)
+        mean, std = self._posterior(x, y, training)
         if not self.variational:  # the plain autoencoder decodes the mean and pays no KL
-            eps = np.zeros_like(self.z_mean)
+            eps = np.zeros_like(mean)
         elif eps is None:
-            eps = self.rng.standard_normal(self.z_mean.shape, dtype=self.dtype)
+            eps = self.rng.standard_normal(mean.shape, dtype=self.dtype)
         self.eps = eps
-        z = self.z_mean + self.z_std * eps
+        z = mean + std * eps
         logits = self._logits(z, y, training)
-        self.log_likelihood = self.reconstruction.forward(logits, x)
-        self.kl_term = self.kl_estimators[kl or self.kl_estimator]
-        if isinstance(self.kl_term, SampledKL):  # log q(z | x) - log p(z) at this very z
-            self.kl_divergence = self.kl_term.forward(self.z_mean, self.z_std, eps)
-        else:
-            self.kl_divergence = self.kl_term.forward(self.z_mean, self.z_std)
-        self.example_losses = self.kl_term_weight() * self.kl_divergence - self.log_likelihood
+        log_likelihood = self.reconstruction.forward(logits, x)
+        if kl is not None and kl not in KL_ESTIMATORS:
+            raise ValueError(f"kl must be one of {', '.join(KL_ESTIMATORS)}, got {kl!r}")
+        self._kl_used = self.kl if kl is None else KL_ESTIMATORS[kl]()  # backward differentiates this one
+        kl_values = self._kl_used.forward(mean, std, eps)
+        losses = self.effective_kl_weight() * kl_values - log_likelihood
         self.last_objective = "elbo"
-        return float(self.example_losses.mean())
+        return self._left_behind(LossTerms(log_likelihood, kl_values, mean, std, losses))
 
     def iwae(self, x: np.ndarray, training: bool = True, eps: np.ndarray | None = None, labels=None) -> float:
         """-mean over images of log (1/K) sum_k w_k, the IWAE bound on -log p(x) (Burda et al. 2016).
 
-            log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x),    z_k = z_mean + z_std * eps_k.
+        The arguments are those of ``iwae_terms``, which returns the per-image terms this is the mean of.
+        """
+        return float(self.iwae_terms(x, training, eps, labels).losses.mean())
 
-        ``eps`` (K, B, latent_dim) fixes the noise (default: drawn, K = ``self.k``). The K samples of every
-        image are decoded as one batch of K*B rows (row k*B + b is sample k of image b). Left behind:
-        ``log_weights``, ``log_likelihood`` and ``kl_divergence`` (the sampled log q - log p), all (K, B),
-        and ``example_losses`` (B,). The KL weight plays no part: the bound has no KL term to weigh.
+    def iwae_terms(self, x: np.ndarray, training: bool = True, eps: np.ndarray | None = None,
+                   labels=None) -> LossTerms:
+        """The IWAE bound's terms for a batch x (B, input_dim); caches for ``backward``.
+
+            log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x),    z_k = z_mean + z_std * eps_k
+
+        (LogImportanceWeight). ``eps`` (K, B, latent_dim) fixes the noise (default: drawn, K = ``self.k``).
+        The K samples of every image are decoded as one batch of K*B rows (row k*B + b is sample k of image b).
+        The KL weight plays no part: the bound has no KL term to weigh.
         """
         y = self.one_hot(labels, len(x))
-        self.z_mean, self.z_std = self._posterior(x, y, training)
+        mean, std = self._posterior(x, y, training)
         if eps is None:
-            eps = self.rng.standard_normal((self.k, *self.z_mean.shape), dtype=self.dtype)
+            eps = self.rng.standard_normal((self.k, *mean.shape), dtype=self.dtype)
         self.eps = eps
         k, batch, latent = eps.shape
-        z = self.z_mean + self.z_std * eps                                               # (K, B, latent)
+        z = mean + std * eps                                                             # (K, B, latent)
         rows = z.reshape(k * batch, latent)
         logits = self._logits(rows, None if y is None else np.tile(y, (k, 1)), training)  # one (K*B)-row pass
-        self.log_likelihood = self.reconstruction.forward(logits, np.tile(x, (k, 1))).reshape(k, batch)
-        self.kl_divergence = self.log_posterior.forward(z, self.z_mean, self.z_std) - self.log_prior.forward(z)
-        self.log_weights = self.log_likelihood - self.kl_divergence
-        self.example_losses = -self.bound.forward(self.log_weights)
+        log_likelihood = self.reconstruction.forward(logits, np.tile(x, (k, 1))).reshape(k, batch)
+        log_weights = self.log_weight.forward(log_likelihood, z, eps, std)               # (K, B)
+        losses = -self.bound.forward(log_weights)
         self.last_objective = "iwae"
-        return float(self.example_losses.mean())
+        return self._left_behind(LossTerms(log_likelihood, log_likelihood - log_weights, mean, std, losses,
+                                           log_weights))
 
-    def kl_term_weight(self) -> float:
+    def effective_kl_weight(self) -> float:
         """The weight of the KL term in the loss: ``kl_weight``, or 0 for the plain autoencoder."""
         return self.kl_weight if self.variational else 0.0
 
@@ -274,7 +328,7 @@ class VAE:
         if record is not None:
             record("logits", grad_logits)
         grad_z = self._logits_backward(grad_logits, record)
-        kl_grad_mean, kl_grad_std = self.kl_term.backward(self.kl_term_weight() * weight)
+        kl_grad_mean, kl_grad_std = self._kl_used.backward(self.effective_kl_weight() * weight)
         grad_mean, grad_std = reparameterization_backward(grad_z, self.eps, kl_grad_mean, kl_grad_std)
         if record is not None:
             record("z", grad_z)
@@ -286,28 +340,43 @@ class VAE:
         k, batch, latent = self.eps.shape
         # dL/dlog w_k = -(1/B) softmax_k(log w): each sample's share of its image's gradient
         grad_log_w = self.bound.backward(-1 / batch)                                     # (K, B)
-        # log w = log p(x | z) + log p(z) - log q(z | x): the same share reaches each of the three terms
-        grad_logits = self.reconstruction.backward(grad_log_w.reshape(-1))               # (K*B, input_dim)
+        # log w = log p(x | z) + (|eps|^2 - |z|^2) / 2 + sum log std: its three partials, eps held fixed
+        grad_log_likelihood, grad_z, grad_std = self.log_weight.backward(grad_log_w)
+        grad_logits = self.reconstruction.backward(grad_log_likelihood.reshape(-1))      # (K*B, input_dim)
         if record is not None:
             record("log_weights", grad_log_w)
             record("logits", grad_logits)
-        grad_z = self._logits_backward(grad_logits, record).reshape(k, batch, latent)
-        p_grad_z = self.log_prior.backward(grad_log_w)
-        q_grad_z, q_grad_mean, q_grad_std = self.log_posterior.backward(-grad_log_w)
-        if record is not None:  # before the sum below adds the other two paths to the decoder's, in place
-            record("z.decoder", grad_z)
-            record("z.prior", p_grad_z)
-            record("z.posterior", q_grad_z)
-        grad_z += p_grad_z
-        grad_z += q_grad_z
-        # all K samples share z_mean and z_std: their gradients add up over k
-        grad_mean, grad_std = reparameterization_backward(grad_z, self.eps, q_grad_mean, q_grad_std)
-        grad_mean, grad_std = grad_mean.sum(axis=0), grad_std.sum(axis=0)
+        decoder_grad_z = self._logits_backward(grad_logits, record).reshape(k, batch, latent)
+        if record is not None:  # before the sum below adds them up
+            record("z.decoder", decoder_grad_z)
+            record("z.ratio", grad_z)
+        grad_z += decoder_grad_z
+        # z_k = z_mean + z_std * eps_k, and all K samples share z_mean and z_std: their gradients add up over k
+        grad_mean, grad_std_through_z = reparameterization_backward(grad_z, self.eps, 0.0, 0.0)
+        grad_mean, grad_std = grad_mean.sum(axis=0), grad_std + grad_std_through_z.sum(axis=0)
         if record is not None:
             record("z", grad_z)
             record("z_mean", grad_mean)
             record("z_std", grad_std)
         self._posterior_backward(grad_mean, grad_std, record)
+
+    # -- old names, for the readers not yet moved to the returned LossTerms -----------------------------
+    # training/state.check_finite reads log_likelihood and kl_divergence; teaching/explain reads z_mean,
+    # z_std, log_likelihood, kl_term and kl_term_weight(). Delete this block once they read LossTerms.
+
+    def _left_behind(self, terms: LossTerms) -> LossTerms:
+        self.z_mean, self.z_std, self.log_likelihood, self.kl_divergence = (terms.mean, terms.std,
+                                                                            terms.log_likelihood, terms.kl)
+        return terms
+
+    @property
+    def kl_term(self):
+        """The KL estimator the last ``elbo_terms`` call used (old name)."""
+        return self._kl_used
+
+    def kl_term_weight(self) -> float:
+        """``effective_kl_weight()`` (old name)."""
+        return self.effective_kl_weight()
 
     # -- inference (dropout off) ------------------------------------------------------------------
 

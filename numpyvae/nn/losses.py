@@ -1,7 +1,9 @@
-"""The two terms of the ELBO, each with its hand-written gradient.
+"""The terms of the ELBO and of the IWAE bound, each with its hand-written gradient.
 
-Both return one value per example, shape (B,); ``backward(grad_out)`` takes dL/d(value) as a scalar or
-a (B,) array and returns the gradients with respect to the inputs.
+The ELBO's two terms (a log-likelihood and a KL estimator) return one value per example, shape (B,);
+``backward(grad_out)`` takes dL/d(value) as a scalar or a (B,) array and returns the gradients with respect
+to the inputs. The IWAE bound's log-weight (LogImportanceWeight) and log-mean-exp (ImportanceWeightedBound)
+take (K, B) arrays, K samples of B images.
 """
 
 from __future__ import annotations
@@ -106,13 +108,16 @@ def kl_per_dimension(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 
 
 class GaussianKL:
-    """KL(N(mean, std^2) || N(0, 1)) summed over latent dimensions, in the seed's guarded form:
+    """KL(N(mean, std^2) || N(0, 1)) summed over latent dimensions, in the seed's guarded form (the "analytic" KL):
 
         KL = 0.5 * sum[std^2 + mean^2 - log(1e-8 + std^2) - 1],
         dKL/dmean = mean,      dKL/dstd = std - std / (1e-8 + std^2).
+
+    ``forward(mean, std, eps)`` takes the noise like SampledKL, so that either serves the VAE; the closed form
+    does not depend on it.
     """
 
-    def forward(self, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    def forward(self, mean: np.ndarray, std: np.ndarray, eps: np.ndarray | None = None) -> np.ndarray:
         self.mean, self.std = mean, std
         return kl_per_dimension(mean, std).sum(axis=1)
 
@@ -185,32 +190,89 @@ class GaussianLogDensity:
         return -u_over_std, u_over_std, g * (self.u * self.u - 1) / self.std
 
 
-class SampledKL:
-    """The one-sample estimate of KL(q(z | x) || p(z)) at z = mean + std * eps (Kingma & Welling's estimator A):
+class LogDensityRatio:
+    """log p(z) - log q(z | x) at z = mean + std * eps, with p = N(0, I) and q = N(mean, diag(std^2)):
 
-        KL ~ log q(z | x) - log p(z),   per example (B,).
+        log p(z)     = -|z|^2 / 2 - (D / 2) log 2 pi,
+        log q(z | x) = -|eps|^2 / 2 - sum_d log std_d - (D / 2) log 2 pi      since (z - mean) / std = eps,
+        so  log p(z) - log q(z | x) = (|eps|^2 - |z|^2) / 2 + sum_d log std_d    (the 2 pi terms cancel).
 
-    Its gradient by hand: the partials of the two densities, then the chain rule through z (dz/dmean = 1,
-    dz/dstd = eps):
+    z and eps are (..., D), std broadcasts against them (the K samples of an image share its (B, D) std); the
+    value is (...), in the inputs' promoted dtype (float32 stays float32; a float64 std makes it float64).
+    Its partial derivatives, eps held fixed (it is the noise; the caller chains z = mean + std * eps):
 
-        dKL/dmean = [dlog q/dz - dlog p/dz] + dlog q/dmean = (-u/std + z) + u/std = z,
-        dKL/dstd  = [dlog q/dz - dlog p/dz] eps + dlog q/dstd = (-u/std + z) eps + (u^2 - 1)/std = z eps - 1/std
-    (with u = eps). Its expectation over eps is the analytic KL's gradient; unlike GaussianKL it has no 1e-8 guard.
+        d/dz = -z,      d/dstd = 1 / std      (summed over the axes std was broadcast along).
+    """
+
+    def forward(self, z: np.ndarray, eps: np.ndarray, std: np.ndarray) -> np.ndarray:
+        self.z, self.std = z, std
+        squares = np.einsum("...d,...d->...", eps, eps) - np.einsum("...d,...d->...", z, z)
+        return 0.5 * squares + np.log(std).sum(axis=-1)
+
+    def backward(self, grad_out) -> tuple[np.ndarray, np.ndarray]:
+        g = np.broadcast_to(np.asarray(grad_out, dtype=self.z.dtype), self.z.shape[:-1])
+        grad_z = -self.z * g[..., None]
+        shared = g.ndim - (self.std.ndim - 1)  # the leading axes std was broadcast along
+        g_std = g.sum(axis=tuple(range(shared))) if shared > 0 else g
+        return grad_z, g_std[..., None] / self.std
+
+
+class LogImportanceWeight:
+    """The log importance weight of the IWAE bound, for sample z = mean + std * eps of q(z | x):
+
+        log w = log p(x | z) + log p(z) - log q(z | x) = log p(x | z) + (|eps|^2 - |z|^2) / 2 + sum_d log std_d
+
+    (LogDensityRatio gives the last two terms). Inputs: log p(x | z) (...,), e.g. (K, B), z and eps (..., D),
+    std (B, D) or anything that broadcasts; the value is (...). Training, the evaluation's IWAE passes and
+    ``explain`` all compute the weights with this one class. Its partial derivatives, eps held fixed:
+
+        dlog w / dlog p(x | z) = 1,      dlog w / dz = -z,      dlog w / dstd = 1 / std (summed over K).
+
+    ``backward`` returns the three in that order; the caller sends the first through the likelihood and the
+    decoder, adds what comes back to the second, and chains z = mean + std * eps.
     """
 
     def __init__(self) -> None:
-        self.posterior, self.prior = GaussianLogDensity(), StandardNormalLogDensity()
+        self.ratio = LogDensityRatio()
 
-    def forward(self, mean: np.ndarray, std: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    def forward(self, log_likelihood: np.ndarray, z: np.ndarray, eps: np.ndarray, std: np.ndarray) -> np.ndarray:
+        return log_likelihood + self.ratio.forward(z, eps, std)
+
+    def backward(self, grad_out) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        grad_z, grad_std = self.ratio.backward(grad_out)
+        return np.asarray(grad_out, dtype=grad_z.dtype), grad_z, grad_std
+
+
+class SampledKL:
+    """The one-sample estimate of KL(q(z | x) || p(z)) at z = mean + std * eps (Kingma & Welling's estimator A;
+    the "sampled" KL):
+
+        KL ~ log q(z | x) - log p(z) = -(LogDensityRatio) = (|z|^2 - |eps|^2) / 2 - sum_d log std_d,   (B,).
+
+    Its gradient by hand: the ratio's partials (eps held fixed), negated, then the chain rule through z
+    (dz/dmean = 1, dz/dstd = eps):
+
+        dKL/dmean = z,      dKL/dstd = z eps - 1 / std.
+
+    Its expectation over eps is the analytic KL's gradient; unlike GaussianKL it has no 1e-8 guard.
+    """
+
+    def __init__(self) -> None:
+        self.ratio = LogDensityRatio()
+
+    def forward(self, mean: np.ndarray, std: np.ndarray, eps: np.ndarray | None = None) -> np.ndarray:
+        if eps is None:
+            raise ValueError("the sampled KL is evaluated at z = mean + std * eps: it needs eps")
         self.eps = eps
-        z = mean + std * eps
-        return self.posterior.forward(z, mean, std) - self.prior.forward(z)
+        return -self.ratio.forward(mean + std * eps, eps, std)
 
     def backward(self, grad_out) -> tuple[np.ndarray, np.ndarray]:
-        grad_out = np.asarray(grad_out, dtype=self.eps.dtype)
-        grad_z, grad_mean, grad_std = self.posterior.backward(grad_out)
-        grad_z -= self.prior.backward(grad_out)
-        return grad_mean + grad_z, grad_std + grad_z * self.eps
+        grad_z, grad_std = self.ratio.backward(-np.asarray(grad_out, dtype=self.eps.dtype))
+        return grad_z, grad_std + grad_z * self.eps
+
+
+# each KL estimator by the name the VAE's ``kl=`` setting takes
+KL_ESTIMATORS = {"analytic": GaussianKL, "sampled": SampledKL}
 
 
 class ImportanceWeightedBound:

@@ -175,7 +175,7 @@ def plot_latent_scatter(model: VAE, images: np.ndarray, labels: np.ndarray | Non
                         names: tuple[str, ...] | None = None) -> None:
     """The posterior means of ``images`` in a 2-D latent space, one colour per label, with a legend naming each
     label (by ``names`` when given); unlabelled images (``labels`` None) all in the first colour, no legend."""
-    given = labels if model.conditional else None
+    given = model.labels_for(labels)
     means = np.concatenate([model.encode(to_float(images[i:i + 1000], model.dtype),
                                          None if given is None else given[i:i + 1000])[0]
                             for i in range(0, len(images), 1000)])

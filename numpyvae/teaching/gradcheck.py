@@ -28,6 +28,7 @@ from ..nn.losses import (
     GaussianLogDensity,
     GaussianLogLikelihood,
     ImportanceWeightedBound,
+    LogImportanceWeight,
     SampledKL,
     StandardNormalLogDensity,
 )
@@ -116,8 +117,7 @@ def check_vae(model: VAE, x: np.ndarray, eps: np.ndarray, *, training: bool = Tr
     """
 
     def per_example_loss() -> np.ndarray:  # sums to model.loss, term by term
-        model.loss(x, training, eps, labels)
-        return model.example_losses / len(x)
+        return model.loss_terms(x, training, eps, labels).losses / len(x)
 
     def backward(_: np.ndarray) -> dict[str, np.ndarray]:
         model.backward()
@@ -178,6 +178,8 @@ def loss_term_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
     wide_logits = rng.uniform(-40, 40, (4, 6))  # no clip: the gradient is x - sigmoid(a) far out too
     sampled_kl, prior, posterior, bound = SampledKL(), StandardNormalLogDensity(), GaussianLogDensity(), \
         ImportanceWeightedBound()
+    log_weight, log_likelihood = LogImportanceWeight(), rng.normal(scale=30, size=(5, 4))
+    sample_z, sample_eps = rng.normal(size=(5, 4, 3)), rng.standard_normal((5, 4, 3))  # K = 5 samples, z and eps
     eps, z = rng.standard_normal((4, 3)), rng.normal(size=(4, 3))
     # log q's derivatives scale as 1/std^k: a std near 0.05 would make the differences' own error O(h^4 / std^5)
     q_std = rng.uniform(0.5, 2, (4, 3))
@@ -199,6 +201,10 @@ def loss_term_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
         ("log q(z|x)", check_gradients(lambda: posterior.forward(z, mean, q_std),
                                        lambda g: dict(zip(("z", "mean", "std"), posterior.backward(g), strict=True)),
                                        {"z": z, "mean": mean, "std": q_std})),
+        ("log w (IWAE)", check_gradients(lambda: log_weight.forward(log_likelihood, sample_z, sample_eps, q_std),
+                                         lambda g: dict(zip(("log_likelihood", "z", "std"), log_weight.backward(g),
+                                                            strict=True)),
+                                         {"log_likelihood": log_likelihood, "z": sample_z, "std": q_std})),
         ("IWAE log-mean-exp", check_gradients(lambda: bound.forward(log_weights),
                                               lambda g: {"log_weights": bound.backward(g)},
                                               {"log_weights": log_weights})),

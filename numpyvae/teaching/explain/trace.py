@@ -123,7 +123,8 @@ class TracedVAE:
         model, k, batch = self.model, self.samples, len(self.x)
         z = v["z"].reshape(k, batch, -1)
         log_likelihood = model.reconstruction.forward(v["logits"], np.tile(self.x, (k, 1))).reshape(k, batch)
-        return log_likelihood + model.log_prior.forward(z) - model.log_posterior.forward(z, v["mu"], v["sigma"])
+        # the model's own log-weight, eps held fixed as in VAE._iwae_backward
+        return model.log_weight.forward(log_likelihood, z, self.eps, v["sigma"])
 
     def _mlp(self, prefix: str, network: Sequential, source: str, last: str) -> None:
         """Name each layer's output: {prefix}.a{i} after Dense i, .v{i} after its activation, .r{i} after dropout."""
@@ -171,7 +172,7 @@ class TracedVAE:
             return -model.bound.forward(self.values["log_w"]) / batch
         log_likelihood = model.reconstruction.forward(self.values["logits"], self.x)
         kl = model.kl.forward(self.values["mu"], self.values["sigma"])
-        return (model.kl_term_weight() * kl - log_likelihood) / batch
+        return (model.effective_kl_weight() * kl - log_likelihood) / batch
 
     def index(self, name: str) -> int:
         return next(i for i, step in enumerate(self.steps) if step.name == name)
@@ -203,7 +204,7 @@ class TracedVAE:
                       f"log q(z | x{given}) the Gaussian densities"]
         else:
             lines += [f"{'L':<9} {'1':>6}   = (1/B) sum_b [beta KL_b - log p(x_b | z_b{given})]   the loss (beta = "
-                      f"{model.kl_term_weight():g})",
+                      f"{model.effective_kl_weight():g})",
                       f"   log p(x | z{given}) = sum over pixels of x log xhat + (1 - x) log(1 - xhat)",
                       "   KL = 0.5 sum over latent dims of (sigma^2 + mu^2 - log(1e-8 + sigma^2) - 1)"]
         if derivatives:
@@ -223,7 +224,7 @@ def observe_backward(traced: TracedVAE) -> list[Stage]:
     reads the loss's own caches. The rows are copies of the arrays VAE.backward computed, in the order it
     computed them: a dense layer's weight and bias rows, then its input's; the node rows take the trace's
     names (``z_mean`` is ``mu``). The partial gradients that meet at a node (the two heads' at h, the IWAE's
-    three paths at z) are kept in that row's ``parts``. Everything reported stays in ``traced.reported``.
+    two paths at z) are kept in that row's ``parts``. Everything reported stays in ``traced.reported``.
     """
     model = traced.model
     steps_by_layer = {id(step.layer): step for step in traced.steps if step.layer is not None}
@@ -273,7 +274,7 @@ def observe_backward(traced: TracedVAE) -> list[Stage]:
     rows["h"].parts = {"the mu head's path": reported["mean_head"], "the sigma head's path": reported["std_head.0"]}
     if traced.iwae:
         rows["z"].parts = {label: reported[name].reshape(rows["z"].gradient.shape) for label, name in (
-            ("the decoder's path", "z.decoder"), ("log p(z)'s", "z.prior"), ("log q(z | x)'s", "z.posterior"))}
+            ("the decoder's path", "z.decoder"), ("log p(z) - log q(z | x)'s, eps held fixed", "z.ratio"))}
     return stages
 
 
@@ -283,7 +284,7 @@ MODEL_NODES = {"log_weights": "log_w", "logits": "logits", "z": "z", "z_mean": "
 
 def node_equations(traced: TracedVAE) -> dict[str, str]:
     """The equation of each node row that VAE.backward reports by name (the layers' rows have theirs)."""
-    beta = traced.model.kl_term_weight()
+    beta = traced.model.effective_kl_weight()
     b = "beta " if beta != 1 else ""
     first_decoder = traced.steps[traced.index("zy" if traced.conditional else "z") + 1].name
     from_decoder = "dzy[:, :J]" if traced.conditional else f"d{first_decoder} W_dec1^T"
@@ -292,9 +293,9 @@ def node_equations(traced: TracedVAE) -> dict[str, str]:
         return equations | {
             "log_w": "dlog_w = -(1/B) softmax over k of log_w  (the normalized weights)",
             "logits": "dlogits = dlog_w * (x - xhat)",
-            "z": f"dz = {from_decoder} - dlog_w z + dlog_w eps / sigma  (three paths add)",
-            "mu": "dmu = sum over k of (dz_k - dlog_w_k eps_k / sigma)",
-            "sigma": "dsigma = sum over k of (dz_k eps_k - dlog_w_k (eps_k^2 - 1) / sigma)"}
+            "z": f"dz = {from_decoder} - dlog_w z  (two paths add: the decoder's, log p(z) - log q(z | x)'s)",
+            "mu": "dmu = sum over k of dz_k",
+            "sigma": "dsigma = sum over k of (dz_k eps_k + dlog_w_k / sigma)"}
     return equations | {
         "logits": "dlogits = -(x - xhat) / B",
         "z": f"dz = {from_decoder}" + ("  (the label's columns are data: dropped)" if traced.conditional else ""),
