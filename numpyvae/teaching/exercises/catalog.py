@@ -41,12 +41,12 @@ class Exercise:
 
 EXERCISES: dict[str, Exercise] = {exercise.name: exercise for exercise in [
     Exercise("dense", "Dense", "the dense layer a = u W + b: dL/du, dL/dW, dL/db", check_dense, (
-        "Write one output element as a sum over indices: a_nt = sum_c u_nc W_ct + b_t (n an image, c an input "
-        "unit, t an output unit). For one weight W_ct, list the outputs a_nt it appears in, and with which "
-        "factor. The chain rule then sums g_nt times that factor over every place W_ct is used.",
-        "da_nt / dW_ct = u_nc, for every image n: so dL/dW_ct = sum_n u_nc g_nt. Read that sum over n as a "
-        "matrix product and check its shape against W's, (D_in, D_out). The bias b_t is added to every row n: "
-        "the same reasoning with the factor 1. For u_nc, sum over the outputs t instead.",
+        "Write one output element as a sum over indices: a_no = sum_c u_nc W_co + b_o (n an image, c an input "
+        "unit, o an output unit). For one weight W_co, list the outputs a_no it appears in, and with which "
+        "factor. The chain rule then sums g_no times that factor over every place W_co is used.",
+        "da_no / dW_co = u_nc, for every image n: so dL/dW_co = sum_n u_nc g_no. Read that sum over n as a "
+        "matrix product and check its shape against W's, (D_in, D_out). The bias b_o is added to every row n: "
+        "the same reasoning with the factor 1. For u_nc, sum over the outputs o instead.",
         "dL/dW = u^T g, dL/db = the sum of g over the batch (axis 0: not the mean; the loss's 1/B is already "
         "in g), dL/du = g W^T. Keep u in forward: backward needs it.")),
     Exercise("softplus", "Softplus", "softplus(a) = log(1 + e^a), stable at a = +-1000", check_softplus, (

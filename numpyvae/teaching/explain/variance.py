@@ -12,20 +12,21 @@ by four estimators of the same quantity, the gradient of the -ELBO:
                      a baseline that does not depend on eps, so E[F(mu) d log q] = F(mu) E[d log q] = 0 and
                      the estimate stays unbiased, while the number multiplying the score shrinks
 
-All four draw the same eps on each draw. For each, with n draws g_1..g_n of the gradient vector:
+All four draw the same eps on each draw. For each, with R draws G_1..G_R of the gradient vector (symbols
+as in docs/elbo_backprop.md, section 3):
 
-    total variance     S = sum over parameters of each one's unbiased variance = (Q - |T|^2 / n) / (n - 1),
-                       T = sum_d g_d, Q = sum_d |g_d|^2; E[S] = tr Sigma, Sigma the covariance of one draw
-    |mean|^2           |T / n|^2 is biased: E|mean|^2 = |E g|^2 + tr Sigma / n. The signal printed is
-                       U = |T / n|^2 - S / n = (|T|^2 - Q) / (n (n - 1)), the mean of g_d . g_e over the pairs
-                       d != e of independent draws: E[U] = |E g|^2 exactly
+    total variance     S = sum over parameters of each one's unbiased variance = (Q - |T|^2 / R) / (R - 1),
+                       T = sum_r G_r, Q = sum_r |G_r|^2; E[S] = tr Sigma, Sigma the covariance of one draw
+    |mean|^2           |T / R|^2 is biased: E|mean|^2 = |E G|^2 + tr Sigma / R. The signal printed is
+                       U = |T / R|^2 - S / R = (|T|^2 - Q) / (R (R - 1)), the mean of the dot product of two
+                       different (independent) draws over all such pairs: E[U] = |E G|^2 exactly
     its standard error by the jackknife over groups of draws (leave one group out)
     signal / noise     U / S, the signal-to-noise ratio of one draw
 
-Whether two estimators have the same mean is tested on their paired differences D_d = g_d(X) - g_d(B),
-which share eps and so cancel the noise the two have in common: U of the D_d estimates |E D|^2, which is 0
-when the means agree. The conclusion "consistent with the same mean" is printed only when U_D is within three
-of its standard errors of 0; otherwise the means differ.
+Whether two estimators have the same mean is tested on their paired differences D = G(X) - G(B), draw by
+draw, which share eps and so cancel the noise the two have in common: U of the differences estimates
+|E D|^2, which is 0 when the means agree. The conclusion "consistent with the same mean" is printed only
+when it is within three of its standard errors of 0; otherwise the means differ.
 """
 
 from __future__ import annotations
@@ -81,13 +82,13 @@ def score_function_backward(model: VAE, baseline: np.ndarray | float = 0.0) -> N
 
 @dataclass
 class Moments:
-    """Running sums of n draws of a vector g, kept per group of draws: enough for the mean, the total variance
+    """Running sums of R draws of a vector G, kept per group of draws: enough for the mean, the total variance
     and the unbiased squared norm of the mean with its jackknife standard error (module docstring)."""
 
     size: int
     groups: int = GROUPS
-    sums: np.ndarray = field(init=False)     # (groups, size): T_c, the sum of group c's draws
-    squares: np.ndarray = field(init=False)  # (groups,): Q_c, the sum of |g_d|^2 over group c
+    sums: np.ndarray = field(init=False)     # (groups, size): the sum of each group's draws
+    squares: np.ndarray = field(init=False)  # (groups,): the sum of |G_r|^2 over each group
     counts: np.ndarray = field(init=False)   # (groups,)
 
     def __post_init__(self) -> None:
@@ -116,7 +117,7 @@ class Moments:
         return self.sums.sum(axis=0) / self.draws
 
     def _statistics(self, total_sq: float, squares: float, n: int) -> tuple[float, float]:
-        """(S, U) from |T|^2, Q and n."""
+        """(S, U) from |T|^2, Q and the number of draws R = n."""
         variance = (squares - total_sq / n) / (n - 1)
         return variance, (total_sq - squares) / (n * (n - 1))
 
@@ -127,11 +128,11 @@ class Moments:
 
     @property
     def naive_signal(self) -> float:
-        """|mean|^2, biased upwards by tr Sigma / n."""
+        """|mean|^2, biased upwards by tr Sigma / R."""
         return float(self.mean @ self.mean)
 
     def signal_and_error(self) -> tuple[float, float]:
-        """The unbiased |E g|^2 and its jackknife standard error (leave one group of draws out)."""
+        """The unbiased |E G|^2 and its jackknife standard error (leave one group of draws out)."""
         gram = self.sums @ self.sums.T
         total_sq, squares, n = float(gram.sum()), float(self.squares.sum()), self.draws
         signal = self._statistics(total_sq, squares, n)[1]
@@ -155,12 +156,12 @@ class Moments:
 
 @dataclass
 class Agreement:
-    """The paired test of E g(X) = E g(B): the unbiased |E D|^2 of D = g(X) - g(B), its error, the verdict."""
+    """The paired test of E G(X) = E G(B): the unbiased |E D|^2 of D = G(X) - G(B), its error, the verdict."""
 
     squared_gap: float
     error: float
     mean_gap: float      # |mean of D|, the plain norm of the difference of the two means
-    noise_floor: float   # sqrt(tr Sigma_D / n), what |mean of D| would be from noise alone
+    noise_floor: float   # sqrt(tr Sigma_D / R), what |mean of D| would be from noise alone
 
     @property
     def consistent(self) -> bool:
@@ -233,7 +234,7 @@ def format_report(spreads: dict[str, Moments], differences: dict[str, Moments], 
     draws, size = spreads["B"].draws, spreads["B"].size
     lines = [f"encoder gradient of the -ELBO, {images} test images, {draws} draws of eps (shared by the "
              f"estimators), dropout off, {size} parameters",
-             f"{'estimator':<52} {'total var.':>11} {'|mean|^2':>10} {'unbiased |E g|^2 +- s.e.':>25} "
+             f"{'estimator':<52} {'total var.':>11} {'|mean|^2':>10} {'unbiased |E G|^2 +- s.e.':>25} "
              f"{'signal/noise':>12} {'var / B':>9}"]
     base = spreads["B"].total_variance
     for name in ESTIMATORS:
@@ -243,7 +244,7 @@ def format_report(spreads: dict[str, Moments], differences: dict[str, Moments], 
         lines.append(f"{label:<52} {spread.total_variance:>11.4g} {spread.naive_signal:>10.4g}"
                      f" {f'{signal:.4g} +- {error:.2g}':>25} {spread.signal_to_noise:>12.3g} "
                      f"{spread.total_variance / base:>9.3g}")
-    lines.append("|mean|^2 is biased by tr Sigma / n (the noise floor); the unbiased column subtracts it")
+    lines.append("|mean|^2 is biased by tr Sigma / R (the noise floor, R draws); the unbiased column subtracts it")
     for name, difference in differences.items():
         test = agreement(difference)
         verdict = (f"consistent with the same mean (within {AGREEMENT:g} s.e. of 0)" if test.consistent

@@ -28,7 +28,7 @@ def check_bernoulli(module: ModuleType) -> list[Row]:
     def log_likelihood(x):
         return lambda logits: np.einsum("ij,ij->i", x, logits) - np.logaddexp(0, logits).sum(axis=1)
 
-    def pixel_terms(x):  # g_b (x l - log(1 + e^l)) for each pixel: the sum is sum_b g_b log p(x_b | z_b)
+    def pixel_terms(x):  # g_n (x l - log(1 + e^l)) for each pixel: the sum is sum_n g_n log p(x_n | z_n)
         return lambda g, logits: g[:, None] * (x * logits - np.logaddexp(0, logits))
 
     def student(x):

@@ -1,12 +1,12 @@
 """Solution: the dense layer a = u W + b.
 
-Index by index, a_nt = sum_c u_nc W_ct + b_t (n an image, c an input unit, t an output unit). W_ct reaches
-every a_nt of column t with the factor u_nc, b_t reaches every row of column t with the factor 1, and u_nc
-reaches every a_nt of row n with the factor W_ct; the chain rule sums over all of those:
+Index by index, a_no = sum_c u_nc W_co + b_o (n an image, c an input unit, o an output unit). W_co reaches
+every a_no of column o with the factor u_nc, b_o reaches every row of column o with the factor 1, and u_nc
+reaches every a_no of row n with the factor W_co; the chain rule sums over all of those:
 
-    dL/dW_ct = sum_n u_nc g_nt   ->  dL/dW = u^T g    (D_in, D_out), like W
-    dL/db_t  = sum_n g_nt        ->  the column sums of g: one shared b, used by all B rows
-    dL/du_nc = sum_t g_nt W_ct   ->  dL/du = g W^T    (B, D_in), like u
+    dL/dW_co = sum_n u_nc g_no   ->  dL/dW = u^T g    (D_in, D_out), like W
+    dL/db_o  = sum_n g_no        ->  the column sums of g: one shared b, used by all B rows
+    dL/du_nc = sum_o g_no W_co   ->  dL/du = g W^T    (B, D_in), like u
 """
 
 import numpy as np
