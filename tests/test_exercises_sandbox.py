@@ -100,3 +100,14 @@ def test_the_students_folder_is_importable_for_their_own_parts(tmp_path):
     (tmp_path / "mine.py").write_text(EXERCISES["dense"].solution.read_text())
     path = student(tmp_path, "from mine import Dense  # noqa: F401\n")
     assert run_check("dense", path).passed
+
+
+def test_a_file_edited_within_the_same_second_is_checked_as_it_now_is(tmp_path):
+    """The same size, the same second: a cached .pyc would run the old version."""
+    solution = EXERCISES["softplus"].solution.read_text()
+    wrong = solution.replace("np.where(a >= 0, 1.0, small)", "np.where(a >= 0, small, 1.0)")
+    path = student(tmp_path, wrong, "softplus.py")
+    assert not run_check("softplus", path).passed
+    path.write_text(solution)
+    assert run_check("softplus", path).passed
+    assert not (tmp_path / "__pycache__").exists()

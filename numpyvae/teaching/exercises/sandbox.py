@@ -1,7 +1,7 @@
 """Run a student's file in a child process with a time limit, and say what happened.
 
-The child is ``python -I`` (no PYTHONPATH, no user site, no current folder on sys.path) with this very
-package put first on its path, in a session of its own so that a time-out kills it and anything it
+The child is ``python -I -B`` (no PYTHONPATH, no user site, no current folder on sys.path, no .pyc written)
+with this very package put first on its path, in a session of its own so that a time-out kills it and anything it
 started. Its output goes to files (a print loop cannot fill the parent's memory); the last lines are shown.
 
 Every way a run can end is an outcome of its own, and only one of them can pass:
@@ -70,7 +70,7 @@ def run_check(name: str, source: str | Path | None, timeout: float = DEFAULT_TIM
     with tempfile.TemporaryDirectory(prefix="numpyvae-exercise-") as folder:
         result = Path(folder) / "result.json"
         output = Path(folder) / "output.txt"
-        command = [sys.executable, "-I", "-c", BOOT, str(PACKAGE_PARENT), name, str(result),
+        command = [sys.executable, "-I", "-B", "-c", BOOT, str(PACKAGE_PARENT), name, str(result),
                    "--reference" if source is None else str(Path(source).resolve())]
         with open(output, "wb") as sink:
             child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,

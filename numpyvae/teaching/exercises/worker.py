@@ -11,10 +11,10 @@ runs fails that row; one raised while the file is imported is reported as such.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
+import types
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,12 +31,15 @@ def write_result(path: str, result: dict) -> None:
 
 
 def load_student_file(path: Path, name: str):
-    """Import the student's file; its folder goes on sys.path after the package, so it can import siblings."""
+    """Import the student's file from its source, never from a cached .pyc (a file edited twice within a second,
+    at the same size, would otherwise run its old version); its folder goes on sys.path after the package, so
+    it can import its siblings."""
     sys.path.append(str(path.parent))
-    spec = importlib.util.spec_from_file_location(f"numpyvae_exercise_{name}", path)
-    module = importlib.util.module_from_spec(spec)
+    module = types.ModuleType(f"numpyvae_exercise_{name}")
+    module.__file__ = str(path)
+    sys.modules[module.__name__] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)
     except (Exception, SystemExit) as error:
         raise StudentError(error, student_frames(error)) from None
     return module
