@@ -10,7 +10,8 @@ setup(
     python_requires=">=3.10",
     install_requires=["numpy", "pillow>=10.1", "tqdm"],  # Pillow 10.1: its scalable default font
     extras_require={
-        "test": ["pytest", "hypothesis", "ruff"],
+        # nbclient, nbformat, ipykernel: tests/test_notebook.py runs notebooks/walkthrough.ipynb in a kernel
+        "test": ["pytest", "hypothesis", "ruff", "nbclient", "nbformat", "ipykernel"],
         # an independent gradient oracle and the benchmark's comparison; never needed at run time
         # (safetensors: the tests load numpyvae's exports with safetensors.torch, as docs/pytorch.md does)
         "oracle": ["torch==2.13.0", "safetensors"],

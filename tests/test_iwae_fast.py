@@ -151,3 +151,16 @@ def test_workers_take_a_conditional_models_labels():
     np.testing.assert_allclose(two, one, rtol=1e-6)
     assert not np.allclose(one, iwae_bound_parallel(model, images, k=9, batch_size=10, workers=1,
                                                     labels=(labels + 3) % 10))
+
+
+def test_the_log_weights_one_by_one_are_the_references(tiny_dataset):
+    """evaluation.bounds.log_weights (the model's own IWAE terms) against tests/reference.py's float64 densities,
+    for the same draws."""
+    from reference import iwae_log_weights
+
+    from numpyvae.evaluation.bounds import log_weights
+    model = VAE(784, [16, 12], 3, seed=2, dtype=np.float64)
+    x = np.random.default_rng(1).random((3, 784))
+    mine = log_weights(model, x, 50, np.random.default_rng(7), rows=60)
+    theirs = iwae_log_weights(model, x, 50, np.random.default_rng(7), rows=60)
+    assert mine.shape == (3, 50) and np.allclose(mine, theirs, rtol=1e-12, atol=1e-9)

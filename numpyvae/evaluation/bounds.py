@@ -120,6 +120,20 @@ def negative_elbo(model: VAE, images: np.ndarray, *, batch_size: int = 1000, see
     return float(np.mean(kl - log_likelihood) if model.variational else -np.mean(log_likelihood))
 
 
+def log_weights(model: VAE, x: np.ndarray, k: int, rng: np.random.Generator, rows: int = ROWS_PER_CHUNK,
+                labels: np.ndarray | None = None) -> np.ndarray:
+    """log w_k of k samples of each image of x (B, D), (B, k) in float64: the model's own IWAE terms (its
+    LogImportanceWeight), dropout off, decoded at most ``rows`` rows at a time. For looking at the weights one
+    by one (numpyvae.teaching.intuition); a bound needs only their log-mean-exp, which the lean pass reduces
+    on the way."""
+    weights, per_chunk = np.empty((len(x), k)), max(1, rows // len(x))
+    for first in range(0, k, per_chunk):
+        n = min(per_chunk, k - first)
+        eps = rng.standard_normal((n, len(x), model.config["latent_dim"]), dtype=model.dtype)
+        weights[:, first:first + n] = model.iwae_terms(x, training=False, eps=eps, labels=labels).log_weights.T
+    return weights
+
+
 def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int = 100, seed: int = 0,
                progress: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
     """Per-image IWAE estimate of -log p(x) (of -log p(x | y) for a conditional model, given ``labels``) with

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...models.vae import reparameterization_backward
+from ...models.vae import STD_FLOOR, reparameterization_backward
 from ...nn import layers, losses
 
 
@@ -17,22 +17,39 @@ class Dense:
     def __init__(self, weight: np.ndarray, bias: np.ndarray) -> None:
         self.layer = layers.Dense(*weight.shape, dtype=weight.dtype)
         self.layer.params["weight"], self.layer.params["bias"] = weight, bias
+        self.layer.grads = {name: np.zeros_like(p) for name, p in self.layer.params.items()}
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return self.layer.forward(x)
+    def forward(self, u: np.ndarray) -> np.ndarray:
+        return self.layer.forward(u)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        grad_x = self.layer.backward(grad_out)
+        grad_u = self.layer.backward(grad_out)
         self.grad_weight, self.grad_bias = self.layer.grads["weight"], self.layer.grads["bias"]
-        return grad_x
+        return grad_u
 
 
-Softplus = layers.Softplus
+Softplus, Tanh, ELU = layers.Softplus, layers.Tanh, layers.ELU
 GaussianKL = losses.GaussianKL
+BernoulliLogLikelihood = losses.ExactBernoulliLogLikelihood  # the logits unclipped: exact at l = +-1000
+IWAEBound = losses.ImportanceWeightedBound                   # log w laid out (K, B), as in the exercise
+
+
+class Dropout:
+    """``layers.Dropout`` with the exercise's mask in place of its own draw: its scaled mask is m / rho."""
+
+    def __init__(self, rho: float) -> None:
+        self.layer = layers.Dropout(rho)
+
+    def forward(self, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        self.layer.scaled_mask = mask / self.layer.keep_prob
+        return v * self.layer.scaled_mask
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return self.layer.backward(grad_out)
 
 
 class Reparameterize:
-    """The lines of ``VAE.loss`` and ``VAE.backward`` that draw z and split its gradient."""
+    """The lines of ``VAE.elbo`` and ``VAE.backward`` that draw z and split its gradient."""
 
     def forward(self, mu: np.ndarray, sigma: np.ndarray, eps: np.ndarray) -> np.ndarray:
         self.eps = eps
@@ -42,13 +59,22 @@ class Reparameterize:
         return reparameterization_backward(grad_z, self.eps, 0, 0)
 
 
-class IWAEBound:
-    """``losses.ImportanceWeightedBound``, which holds the k samples on axis 0: (k, B); the exercise's rows are
-    images, (B, k), so the log weights go in transposed and their gradient comes out transposed back."""
+class StdHead:
+    """The std head as ``VAE`` builds it (Dense, Softplus, the floor) followed by ``losses.GaussianKL``."""
 
-    def forward(self, log_weights: np.ndarray) -> np.ndarray:
-        self.bound = losses.ImportanceWeightedBound()
-        return self.bound.forward(log_weights.T)
+    def __init__(self, weight: np.ndarray, bias: np.ndarray) -> None:
+        self.dense, self.softplus, self.kl = Dense(weight, bias), layers.Softplus(), losses.GaussianKL()
+
+    def forward(self, h: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        return self.kl.forward(mu, self.softplus.forward(self.dense.forward(h)) + STD_FLOOR)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return self.bound.backward(grad_out).T
+        _, grad_sigma = self.kl.backward(grad_out)
+        grad_h = self.dense.backward(self.softplus.backward(grad_sigma))
+        self.grad_weight, self.grad_bias = self.dense.grad_weight, self.dense.grad_bias
+        return grad_h
+
+
+def backward(model) -> None:
+    """The capstone: the package's own ``VAE.backward``."""
+    model.backward()

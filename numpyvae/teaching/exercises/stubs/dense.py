@@ -1,11 +1,11 @@
-"""Exercise: the affine layer a = u W + b and its backward pass.
+"""Exercise: the dense (affine) layer a = u W + b, forward and backward.
 
-Shapes: the input u (B, n_in), W (n_in, n_out), b (n_out,), the output a (B, n_out). The upstream gradient
-g = dL/da is (B, n_out). Derive, in index notation, a_bj = sum_i u_bi W_ij + b_j:
+Shapes (symbols as in docs/elbo_backprop.md, section 0): the input u is (B, D_in), the weight W is
+(D_in, D_out), the bias b is (D_out,), the output a is (B, D_out). backward gets g = dL/da, (B, D_out), and
+must give the gradient of the loss L with respect to each of u, W and b, each shaped like its variable.
 
-    dL/dW_ij = sum_b u_bi g_bj        ->  dL/dW = u^T g        (n_in, n_out), like W
-    dL/db_j  = sum_b g_bj             ->  the sum over the batch: b is added to every row
-    dL/du_bi = sum_j g_bj W_ij        ->  dL/du = g W^T        (B, n_in), like u
+Derive them yourself: write one element of a as a sum over indices and ask which elements of a each W, b
+and u element reaches. Stuck? python -m numpyvae.exercises hint dense
 
 Check it:  python -m numpyvae.exercises check dense
 """
@@ -18,9 +18,9 @@ class Dense:
         self.weight, self.bias = weight, bias
 
     def forward(self, u: np.ndarray) -> np.ndarray:
-        """Return a = u W + b, and keep what backward will need."""
-        raise NotImplementedError("forward: compute a = u W + b (and remember u)")
+        """Return a = u W + b, (B, D_out), and keep what backward will need."""
+        raise NotImplementedError("forward: compute a = u W + b (and keep what backward needs)")
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """Set self.grad_weight and self.grad_bias; return dL/du."""
-        raise NotImplementedError("backward: set self.grad_weight, self.grad_bias and return dL/du")
+        """grad_out is g = dL/da. Set self.grad_weight (dL/dW) and self.grad_bias (dL/db); return dL/du."""
+        raise NotImplementedError("backward: set self.grad_weight and self.grad_bias, return dL/du")

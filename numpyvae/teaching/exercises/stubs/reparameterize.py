@@ -1,7 +1,8 @@
-"""Exercise: the reparameterization step z = mu + sigma * eps and its backward pass.
+"""Exercise: the reparameterization z = mu + sigma * eps, forward and backward.
 
-eps ~ N(0, I) is drawn outside and held fixed: z is then an ordinary differentiable function of mu and sigma.
-All arrays are (B, J). backward(grad_z) gets dL/dz and returns (dL/dmu, dL/dsigma).
+eps ~ N(0, I) is drawn outside and then held fixed: z is an ordinary differentiable function of mu and
+sigma. mu, sigma, eps and z are all (B, J). backward gets g = dL/dz, (B, J), and returns the pair
+(dL/dmu, dL/dsigma). Stuck? python -m numpyvae.exercises hint reparameterize
 
 Check it:  python -m numpyvae.exercises check reparameterize
 """
@@ -15,6 +16,5 @@ class Reparameterize:
         raise NotImplementedError("forward: z = mu + sigma * eps")
 
     def backward(self, grad_z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return (dL/dmu, dL/dsigma)."""
-        raise NotImplementedError("backward: dz/dmu = 1 and dz/dsigma = eps, elementwise")
-
+        """Return (dL/dmu, dL/dsigma) for grad_z = dL/dz."""
+        raise NotImplementedError("backward: return (dL/dmu, dL/dsigma)")

@@ -1,0 +1,1 @@
+"""Worked solutions, printed by ``python -m numpyvae.exercises solution NAME`` (each passes its check)."""
