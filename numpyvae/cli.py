@@ -78,7 +78,7 @@ def flat(values: list) -> list:
     return [one for word in values for one in (word if isinstance(word, list) else [word])]
 
 
-def run(command: Callable[[argparse.Namespace], int], parser: Parser, argv: list[str] | None = None) -> int:
+def run_command(command: Callable[[argparse.Namespace], int], parser: Parser, argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run ``command``; a NumpyvaeError becomes ``error: <message>`` and its exit code.
 
     Ctrl-C and SIGTERM at any moment raise ``Interrupt`` where the command is, which ends it with one line

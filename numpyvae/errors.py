@@ -35,7 +35,7 @@ class OutputError(NumpyvaeError):
 
 
 class Interrupt(BaseException):
-    """Ctrl-C (SIGINT) or SIGTERM, raised where the command was (numpyvae.cli.run turns it into one line).
+    """Ctrl-C (SIGINT) or SIGTERM, raised where the command was (numpyvae.cli.run_command turns it into one line).
 
     A BaseException, like KeyboardInterrupt, so that no ``except Exception`` swallows it.
     """

@@ -6,7 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli import COUNT, SEED, Parser, add_checkpoint_arguments, add_k_argument, k_list, load_checkpoint_and_data, run
+from .cli import (
+    COUNT,
+    SEED,
+    Parser,
+    add_checkpoint_arguments,
+    add_k_argument,
+    k_list,
+    load_checkpoint_and_data,
+    run_command,
+)
 from .data.binarization import BINARIZATIONS, TEST_DRAW_SEED, fixed_binarization
 from .errors import UsageError
 from .evaluation.bounds import evaluate, format_table, iwae_ladder
@@ -77,7 +86,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(evaluate_command, build_parser(), argv)
+    return run_command(evaluate_command, build_parser(), argv)
 
 
 if __name__ == "__main__":

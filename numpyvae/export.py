@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli import Parser, run
+from .cli import Parser, run_command
 from .errors import UsageError
 from .formats.atomic import check_file_destination
 from .formats.modelfile import export, load_model_and_record
@@ -38,7 +38,7 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(export_command, build_parser(), argv)
+    return run_command(export_command, build_parser(), argv)
 
 
 if __name__ == "__main__":

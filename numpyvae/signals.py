@@ -5,7 +5,7 @@ Two handlers, one after the other:
 - ``quiet_start_up``, installed before anything heavy is imported (numpyvae/__init__.py does it for
   ``python -m numpyvae.<command>``, train.py for itself): a signal while the command is still loading ends it
   at once with one line, ``stopped by SIGINT during start-up``, and exit 128 + the signal's number;
-- ``raise_interrupt``, installed by ``numpyvae.cli.run`` around the command itself: a signal raises
+- ``raise_interrupt``, installed by ``numpyvae.cli.run_command`` around the command itself: a signal raises
   ``numpyvae.errors.Interrupt`` where the command is, so that the command can say what it leaves (the training
   loop instead stops after the current step and saves its checkpoint).
 

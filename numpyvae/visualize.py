@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli import SEED, Parser, add_checkpoint_arguments, checked, load_checkpoint_and_data, run
+from .cli import SEED, Parser, add_checkpoint_arguments, checked, load_checkpoint_and_data, run_command
 from .config import between
 from .formats.atomic import prepare_folder
 from .pictures import write_all
@@ -42,7 +42,7 @@ def visualize_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(visualize_command, build_parser(), argv)
+    return run_command(visualize_command, build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
+from ..cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run_command
 from ..data import to_float
 from ..data.binarization import TEST_DRAW_SEED, fixed_binarization
 from ..errors import UsageError
@@ -288,7 +288,7 @@ def command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(command, build_parser(), argv)
+    return run_command(command, build_parser(), argv)
 
 
 if __name__ == "__main__":

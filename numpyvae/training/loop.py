@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import given_flags, run
+from ..cli import given_flags, run_command
 from ..data import DATASETS, Dataset, load_dataset, shown_size
 from ..errors import Interrupt, UsageError
 from ..evaluation.bounds import evaluate, format_table
@@ -117,10 +117,11 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
             batch = run.binarizer(run.batcher.next_batch())
             with np.errstate(all="ignore"):  # check_finite reports a blow-up better than NumPy's warnings
                 started = time.perf_counter()
-                loss = model.loss(batch, labels=run.batcher.last_labels)
+                terms = model.loss_terms(batch, labels=run.batcher.last_labels)
+                loss = float(terms.losses.mean())  # model.loss, keeping the terms for check_finite
                 model.backward()
                 run.step_seconds += time.perf_counter() - started
-            check_finite(model, loss, run.step + 1, checkpoint_path)
+            check_finite(model, terms, loss, run.step + 1, checkpoint_path)
             if run.config.optimizer.clip_grad is not None:
                 clip_by_global_norm(model.grads, run.config.optimizer.clip_grad)
             started = time.perf_counter()
@@ -195,4 +196,4 @@ def main(argv: list[str] | None = None) -> int:
         stopped_by = train(from_namespace(args), given)["stopped_by"]
         return 128 + signal.Signals[stopped_by].value if stopped_by else 0  # the shell's convention
 
-    return run(train_command, parser, argv)
+    return run_command(train_command, parser, argv)

@@ -21,7 +21,7 @@ from ..data import MiniBatcher, short_name
 from ..data.binarization import BatchBinarizer
 from ..errors import CheckpointError, NumericalError, UsageError
 from ..formats.checkpoint import Checkpoint, load_checkpoint, restore_params
-from ..models.vae import VAE
+from ..models.vae import VAE, LossTerms
 from ..nn.optim import SGD, Adam, Optimizer, global_norm
 from ..nn.schedules import Schedule
 from ..resources import check_memory
@@ -32,11 +32,11 @@ CHECKPOINT_NAME = "checkpoint.npz"
 RUN_FILES = (CHECKPOINT_NAME, "best.npz", "metrics.csv", "evaluation.json", "summary.json")
 
 
-def check_finite(model: VAE, loss: float, step: int, checkpoint_path: Path) -> None:
+def check_finite(model: VAE, terms: LossTerms, loss: float, step: int, checkpoint_path: Path) -> None:
     """NumericalError naming the step and the first non-finite tensor, before any parameter is touched."""
     if math.isfinite(loss) and math.isfinite(global_norm(model.grads)):
         return
-    tensors = {"log-likelihood term of the loss": model.log_likelihood, "KL term of the loss": model.kl_divergence,
+    tensors = {"log-likelihood term of the loss": terms.log_likelihood, "KL term of the loss": terms.kl,
                **{f"gradient {name}": grad for name, grad in model.grads.items()}}
     culprit = next((name for name, array in tensors.items() if not np.all(np.isfinite(array))), "loss")
     kept = f"the last good checkpoint is {checkpoint_path}" if checkpoint_path.exists() else "no checkpoint was saved"

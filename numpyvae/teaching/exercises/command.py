@@ -8,7 +8,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from ...cli import Parser, run
+from ...cli import Parser, run_command
 from ...errors import UsageError
 from .catalog import EXERCISES
 from .sandbox import DEFAULT_TIMEOUT, Outcome, run_check
@@ -119,4 +119,4 @@ def command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(command, build_parser(), argv)
+    return run_command(command, build_parser(), argv)

@@ -19,7 +19,17 @@ import sys
 
 import numpy as np
 
-from ...cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
+from ...cli import (
+    SEED,
+    Parser,
+    add_checkpoint_arguments,
+    add_k_argument,
+    checked,
+    k_list,
+    load_checkpoint_and_data,
+    run_command,
+)
+from ...config import at_least
 from ...errors import UsageError
 from ...evaluation.bounds import elbo_terms, iwae_bound, mean_and_stderr
 
@@ -36,20 +46,22 @@ def build_parser() -> Parser:
                     description="The -ELBO and IWAE bounds of a trained model on the same test images, compared "
                                 "pair by pair (mean difference and its standard error).")
     add_checkpoint_arguments(parser)
-    parser.add_argument("--k", type=int, nargs="+", default=[1, 10, 100], help="the IWAE sample counts K")
-    parser.add_argument("--images", type=int, default=500, help="test images (the first ones)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    add_k_argument(parser, [1, 10, 100], "the IWAE sample counts K, as evaluate takes them: 1,10,100 or 1 10 100 "
+                                         "(default: 1 10 100)")
+    parser.add_argument("--images", type=checked(int, at_least(2)), default=500, help="test images (the first ones)")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed of the noise")
     return parser
 
 
 def bounds_command(args: argparse.Namespace) -> int:
-    if args.images < 2 or min(args.k) < 1:
-        raise UsageError(f"--images must be at least 2 and every --k at least 1, got {args.images} and {args.k}")
+    args.k = k_list(args)
+    if min(args.k) < 1:
+        raise UsageError(f"every --k must be at least 1, got {','.join(map(str, args.k))}")
     model, _, dataset = load_checkpoint_and_data(args)
     if not model.variational:
         raise UsageError("the checkpoint is a plain autoencoder: it has no posterior, so no IWAE bound")
     images = dataset.test_images[:args.images]
-    labels = dataset.test_labels[:args.images] if model.config.get("num_classes", 0) else None
+    labels = None if dataset.test_labels is None else model.labels_for(dataset.test_labels[:args.images])
     log_likelihood, kl = elbo_terms(model, images, seed=args.seed, labels=labels)
     negative_elbo = kl - log_likelihood
     mean, error = mean_and_stderr(negative_elbo)
@@ -74,7 +86,7 @@ def bounds_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(bounds_command, build_parser(), argv)
+    return run_command(bounds_command, build_parser(), argv)
 
 
 if __name__ == "__main__":

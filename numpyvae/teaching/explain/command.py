@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from ...cli import Parser, given_flags, run
+from ...cli import Parser, given_flags, run_command
 from ...errors import UsageError
 from .bugs import BUGS, planted, where_it_fails
 from .mystery import mystery_bug, ratio_evidence
@@ -161,4 +161,4 @@ def main(argv: list[str] | None = None) -> int:
         return import_module(f".{argv[0]}", __package__).main(argv[1:])
     parser = build_parser()
     parser.set_defaults(given=given_flags(build_parser(), argv))
-    return run(explain_command, parser, argv)
+    return run_command(explain_command, parser, argv)

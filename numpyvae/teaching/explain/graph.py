@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from ...cli import Parser, run
+from ...cli import Parser, run_command
 from ...errors import UsageError
 from ...formats.atomic import check_file_destination, write_bytes_atomic
 from ...formats.png import font
@@ -178,7 +178,7 @@ def graph_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(graph_command, build_parser(), argv)
+    return run_command(graph_command, build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run
+from ...cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run_command
 from ...data import to_float
 from ...errors import UsageError
 from ...models.vae import VAE
@@ -255,7 +255,7 @@ def format_report(spreads: dict[str, Moments], differences: dict[str, Moments], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(variance_command, build_parser(), argv)
+    return run_command(variance_command, build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from ...cli import Parser, run
+from ...cli import Parser, run_command
 from ...models.vae import VAE
 from .trace import TOLERANCE, Stage, TracedVAE, numerical_check
 
@@ -97,7 +97,7 @@ def worked_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(worked_command, build_parser(), argv)
+    return run_command(worked_command, build_parser(), argv)
 
 
 if __name__ == "__main__":
