@@ -328,14 +328,14 @@ def smallest_std(model: HierarchicalVAE) -> float:
     return min(float(std.min()) for std in stds)
 
 
-HIERARCHICAL_VARIANTS = [  # (row name, dropout on, options); two layers 12 -> 7, 6 -> 4 -> 5, 4 -> 3 unless noted
+HIERARCHICAL_VARIANTS = [  # (row name, dropout on, options); two layers 10 -> 6, 5 -> 3 -> 4, 3 -> 2 unless noted
     ("HVAE ELBO", False, {}), ("HVAE ELBO drop", True, {}), ("HVAE ELBO sampled", True, dict(kl="sampled")),
     ("HVAE beta=0.3", True, dict(kl_weight=0.3)), ("HVAE exact LL", True, dict(likelihood="exact")),
     ("HVAE IWAE K=4", False, dict(objective="iwae", k=4)), ("HVAE IWAE K=4 drop", True, dict(objective="iwae", k=4)),
-    ("HVAE 3 layers IWAE", True, dict(latent_dims=(4, 3, 2), hidden_dims=[[7], [5], [4]], objective="iwae", k=2)),
-    ("Vamp VAE ELBO", False, dict(latent_dims=(3,), hidden_dims=[[7, 6]], activations=None, prior="vampprior")),
-    ("Vamp VAE ELBO drop", True, dict(latent_dims=(3,), hidden_dims=[[7, 6]], activations=None, prior="vampprior")),
-    ("Vamp VAE IWAE drop", True, dict(latent_dims=(3,), hidden_dims=[[7, 6]], activations=None, prior="vampprior",
+    ("HVAE 3 layers IWAE", True, dict(latent_dims=(3, 3, 2), hidden_dims=[[6], [4], [3]], objective="iwae", k=2)),
+    ("Vamp VAE ELBO", False, dict(latent_dims=(3,), hidden_dims=[[6, 5]], activations=None, prior="vampprior")),
+    ("Vamp VAE ELBO drop", True, dict(latent_dims=(3,), hidden_dims=[[6, 5]], activations=None, prior="vampprior")),
+    ("Vamp VAE IWAE drop", True, dict(latent_dims=(3,), hidden_dims=[[6, 5]], activations=None, prior="vampprior",
                                       objective="iwae", k=3)),
     ("Vamp HVAE ELBO", False, dict(prior="vampprior")), ("Vamp HVAE ELBO drop", True, dict(prior="vampprior")),
     ("Vamp HVAE IWAE", False, dict(prior="vampprior", objective="iwae", k=3)),
@@ -354,14 +354,14 @@ def generic_point(model: HierarchicalVAE, rng: np.random.Generator) -> None:
 
 
 def hierarchical_case(options: dict, training: bool, seed: int = 0):
-    """A float64 HierarchicalVAE of ``options`` at a generic point, a batch x (5, 12) and its noise eps: the first
+    """A float64 HierarchicalVAE of ``options`` at a generic point, a batch x (5, 10) and its noise eps: the first
     model seed whose kinked units stay clear of 0, whose stds stay above STD_MARGIN and whose gradients have no
     element below SMALL_GRADIENT of its tensor's largest (criteria on the point, not on the check's outcome)."""
-    options = {"latent_dims": (4, 3), "hidden_dims": [[7, 6], [5, 4]], "components": 3, **options}
+    options = {"latent_dims": (3, 2), "hidden_dims": [[6, 5], [4, 3]], "components": 3, **options}
     rng = np.random.default_rng(seed)
-    x = rng.uniform(0, 1, (5, 12))
+    x = rng.uniform(0, 1, (5, 10))
     for model_seed in range(seed, seed + 100):
-        model = HierarchicalVAE(12, keep_prob=0.8 if training else 1.0, seed=model_seed, dtype=np.float64, **options)
+        model = HierarchicalVAE(10, keep_prob=0.8 if training else 1.0, seed=model_seed, dtype=np.float64, **options)
         generic_point(model, np.random.default_rng([seed, model_seed]))
         k = (model.k,) if model.objective == "iwae" else ()
         eps = [rng.standard_normal((*k, 5, width)) for width in model.latent_dims]
