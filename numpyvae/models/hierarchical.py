@@ -190,10 +190,10 @@ class HierarchicalVAE:
         for encoder in reversed(self.prior_encoders[:-1]):
             grad = encoder.backward(grad)  # a lower layer's mean is the next one's input; its std played no part
         self.grads["prior.pseudo_inputs"][...] = grad
-        for encoder in self.prior_encoders:
+        for encoder in self.prior_encoders:  # a weight used twice has the sum of both uses' gradients
             for layer, dense in encoder.dense_layers.items():
-                for name, grad in dense.grads.items():
-                    self.grads[f"{layer}.{name}"] += grad
+                for name, twin_grad in dense.grads.items():
+                    self.grads[f"{layer}.{name}"] += twin_grad
 
     def _log_prior(self, z_top: np.ndarray) -> np.ndarray:
         """log p(z_L) of (K, B, D_L) samples: (K, B)."""
