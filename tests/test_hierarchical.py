@@ -252,6 +252,8 @@ def test_bad_calls_are_refused():
         model.loss(x, labels=np.zeros(5, int))
     with pytest.raises(ValueError, match="need 3 images"):
         model.init_pseudo_inputs(x[:2])
+    with pytest.raises(ValueError, match="only the VampPrior"):
+        small().init_pseudo_inputs(x)
 
 
 def test_inference_shapes_ranges_and_dtype():
@@ -259,6 +261,8 @@ def test_inference_shapes_ranges_and_dtype():
         x = (np.random.default_rng(0).random((6, 784)) > 0.5).astype(np.float32)
         mean, std = model.encode(x)
         assert mean.shape == std.shape == (6, 100) and mean.dtype == np.float32 and np.all(std > 0)
+        model.elbo(x)
+        np.testing.assert_array_equal(model.z_mean, mean)  # dropout is off in both (keep_prob 1)
         layers = model.encode_all(x)
         assert [m.shape for m, _ in layers] == [(6, 100), (6, 50)]
         np.testing.assert_array_equal(layers[0][0], mean)

@@ -161,6 +161,8 @@ class HierarchicalVAE:
     def init_pseudo_inputs(self, images: np.ndarray, rng: np.random.Generator | None = None) -> None:
         """Set the pseudo-inputs to the first M ``images`` (rows in [0, 1]) plus N(0, 0.01^2) noise, as Tomczak &
         Welling's ``use_training_data_init``; without ``rng`` the noise comes from the model's generator."""
+        if self.prior != "vampprior":
+            raise ValueError("only the VampPrior has pseudo-inputs (prior='vampprior')")
         pseudo = self.params["prior.pseudo_inputs"]
         if len(images) < len(pseudo) or np.shape(images)[1:] != pseudo.shape[1:]:
             raise ValueError(f"the pseudo-inputs need {len(pseudo)} images of {pseudo.shape[1]} pixels, "
@@ -225,7 +227,8 @@ class HierarchicalVAE:
 
         ``eps`` is a list of L arrays (B, D_i) (a single array when L = 1); ``kl`` overrides the model's
         estimator ("analytic" or "sampled", module docstring). Left behind, all (B,): ``log_likelihood``,
-        ``kl_divergence`` (the KL of ``kl``, sampled in part or whole) and ``example_losses``.
+        ``kl_divergence`` (the KL of ``kl``, sampled in part or whole) and ``example_losses``; and q(z1 | x)'s
+        ``z_mean`` and ``z_std`` (B, D_1), as VAE.elbo leaves them.
         """
         self.one_hot(labels, len(x))
         kl = kl or self.kl_estimator
@@ -236,6 +239,7 @@ class HierarchicalVAE:
         self.eps = [noise[None] for noise in self._noise(eps, None, len(x))]
         self._forward(x, training, analytic=kl == "analytic")
         self.log_likelihood, self.kl_divergence = self.log_likelihood[0], self.kl_divergence[0]
+        self.z_mean, self.z_std = (part.reshape(len(x), -1) for part in self.posteriors[0])  # q(z1 | x), as VAE
         self.example_losses = self.kl_weight * self.kl_divergence - self.log_likelihood
         self.last_objective = "elbo"
         return float(self.example_losses.mean())
