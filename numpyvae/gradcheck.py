@@ -7,7 +7,16 @@ import sys
 
 from .cli import SEED, Parser, checked
 from .config import positive
-from .teaching.gradcheck import TOLERANCE, check_layer, concat_check, layer_cases, loss_term_checks, vae_checks
+from .teaching.gradcheck import (
+    TOLERANCE,
+    check_layer,
+    concat_check,
+    hierarchical_checks,
+    layer_cases,
+    loss_term_checks,
+    mixture_check,
+    vae_checks,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     checks = [(name, check_layer(layer, x, rng=rng)) for name, layer, x, rng in layer_cases(args.seed)]
     checks += concat_check(args.seed) + loss_term_checks(args.seed) + vae_checks(args.seed)
+    checks += mixture_check(args.seed) + hierarchical_checks(args.seed)
     failed = 0
     print(f"{'checked':<20} {'tensor':<22} {'max rel. error':>15}  result")
     for name, errors in checks:

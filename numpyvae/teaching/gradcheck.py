@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..models.hierarchical import HierarchicalVAE
 from ..models.vae import VAE
 from ..nn.layers import ELU, Concat, Dense, Dropout, Layer, LeakyReLU, ReLU, Sequential, Sigmoid, Softplus, Tanh
 from ..nn.losses import (
@@ -32,6 +33,7 @@ from ..nn.losses import (
     SampledKL,
     StandardNormalLogDensity,
 )
+from ..nn.mixture import MixtureLogDensity
 
 TOLERANCE = 1e-7  # the largest relative error a smooth layer may show in float64
 TINY = 1e-300
@@ -72,16 +74,29 @@ def numerical_gradient(f: Callable[[], np.ndarray | float], x: np.ndarray, h: fl
     return grad
 
 
+def extrapolated_gradient(f: Callable[[], np.ndarray | float], x: np.ndarray, h: float = 1e-3) -> np.ndarray:
+    """Richardson's extrapolation of two fourth-order differences, at h and h/2: error O(h^6).
+
+        N(h) = df/dx + c h^4 + O(h^6)   =>   (16 N(h/2) - N(h)) / 15 = df/dx + O(h^6).
+
+    For whole models whose fifth derivatives are large (an IWAE softmax, a narrow Gaussian), where N(h)'s own
+    c h^4 reaches 1e-7 of the gradient; the rounding, ~1e-16 |f| / h, stays near that of N(h/2).
+    """
+    return (16 * numerical_gradient(f, x, h / 2) - numerical_gradient(f, x, h)) / 15
+
+
 def check_gradients(forward: Callable[[], np.ndarray], backward: Callable[[np.ndarray], dict[str, np.ndarray]],
                     tensors: dict[str, np.ndarray], *, random_upstream: bool = True, seed: int = 0,
-                    rng: np.random.Generator | None = None, h: float = 1e-3) -> dict[str, float]:
+                    rng: np.random.Generator | None = None, h: float = 1e-3,
+                    numerical: Callable = numerical_gradient) -> dict[str, float]:
     """Relative error of each analytic gradient against its numerical twin.
 
     ``forward()`` computes an output y from the arrays in ``tensors``; ``backward(g)`` returns, keyed
     like ``tensors``, the analytic gradients of sum(y * g). g is a fixed random array (or ones, when
     ``random_upstream`` is false, for a backward that differentiates sum(y) only). ``rng``, when
     given, is the generator the forward pass draws from (dropout): its state is replayed before every
-    forward pass, which holds the random masks fixed while the tensors move.
+    forward pass, which holds the random masks fixed while the tensors move. ``numerical`` is the difference
+    scheme (``numerical_gradient`` or ``extrapolated_gradient``).
     """
     replay = rng.bit_generator.state if rng is not None else None
 
@@ -93,7 +108,7 @@ def check_gradients(forward: Callable[[], np.ndarray], backward: Callable[[np.nd
     shape = np.shape(run())
     g = np.random.default_rng(seed).standard_normal(shape) if random_upstream else np.ones(shape)
     analytic = {name: np.array(grad, dtype=np.float64) for name, grad in backward(g.copy()).items()}
-    return {name: relative_error(analytic[name], numerical_gradient(lambda: run() * g, tensor, h))
+    return {name: relative_error(analytic[name], numerical(lambda: run() * g, tensor, h))
             for name, tensor in tensors.items()}
 
 
@@ -109,7 +124,8 @@ def check_layer(layer: Layer, x: np.ndarray, *, training: bool = True, seed: int
 
 
 def check_vae(model: VAE, x: np.ndarray, eps: np.ndarray, *, training: bool = True,
-              h: float = 1e-3, labels: np.ndarray | None = None) -> dict[str, float]:
+              h: float = 1e-3, labels: np.ndarray | None = None,
+              numerical: Callable = numerical_gradient) -> dict[str, float]:
     """Relative error of every parameter gradient of ``model.loss(x, training, eps, labels)``, in float64.
 
     With dropout on, the model's generator is replayed so each evaluation draws the same masks. ``eps`` is
@@ -124,7 +140,7 @@ def check_vae(model: VAE, x: np.ndarray, eps: np.ndarray, *, training: bool = Tr
         return model.grads
 
     return check_gradients(per_example_loss, backward, model.params, random_upstream=False,
-                           rng=model.rng, h=h)
+                           rng=model.rng, h=h, numerical=numerical)
 
 
 def layer_cases(seed: int = 0) -> list[tuple[str, Layer, np.ndarray, np.random.Generator | None]]:
@@ -260,3 +276,112 @@ def distance_to_kinks(model: VAE, x: np.ndarray, eps: np.ndarray, labels: np.nda
             if isinstance(dense, Dense) and isinstance(activation, (ELU, ReLU, LeakyReLU)):
                 distances.append(np.abs(dense.x @ dense.params["weight"] + dense.params["bias"]).min())
     return float(min(distances))
+
+
+# -- two stochastic layers and the VampPrior --------------------------------------------------------------
+
+def mixture_check(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
+    """The VampPrior's term on its own: log (1/M) sum_m N(z; mu_m, s_m^2) against z, the means and the stds."""
+    rng = np.random.default_rng(seed)
+    z, means, stds = rng.normal(size=(6, 3)), rng.normal(size=(4, 3)), rng.uniform(0.5, 2, (4, 3))
+    mixture = MixtureLogDensity()
+    return [("log VampPrior(z)", check_gradients(
+        lambda: mixture.forward(z, means, stds),
+        lambda g: dict(zip(("z", "means", "stds"), mixture.backward(g), strict=True)),
+        {"z": z, "means": means, "stds": stds}))]
+
+
+SMALL_GRADIENT = 1e-4  # an element this far below its tensor's largest is a near-cancellation over the batch
+
+
+def smallest_gradient_share(model: HierarchicalVAE, x: np.ndarray, eps, training: bool) -> float:
+    """The smallest nonzero |dL/dtheta_i| / max_j |dL/dtheta_j| over every parameter tensor (generator left as it
+    was). Exact zeros (a dead ReLU's weights) are left out: there the differences are exactly zero too.
+
+    The differences' rounding, ~1e-16 of the loss over h, is ~1e-12 here: an element below 1e-4 of its tensor's
+    largest (~1e-5) would show it as a relative error near 1e-7, a measure of the rounding and not of the
+    gradient, which the comparison with PyTorch (tests/test_hierarchical_torch.py) covers without differences.
+    """
+    state = model.rng.bit_generator.state
+    model.loss(x, training, eps)
+    model.backward()
+    model.rng.bit_generator.state = state
+    shares = [np.abs(g[g != 0]) / np.abs(g).max() for g in model.grads.values() if np.any(g)]
+    return min(float(share.min()) for share in shares)
+
+
+STD_MARGIN = 0.1  # the log-densities' k-th derivatives grow as 1 / std^k: keep the checked stds above this
+
+
+def hierarchical_kink_distance(model: HierarchicalVAE, x: np.ndarray, eps, training: bool) -> float:
+    """``distance_to_kinks`` for every chain of layers of a HierarchicalVAE."""
+    state = model.rng.bit_generator.state
+    model.loss(x, training, eps)
+    model.rng.bit_generator.state = state
+    distances = [np.inf]
+    for network in model.networks():
+        for dense, activation in zip(network.layers, network.layers[1:], strict=False):
+            if isinstance(dense, Dense) and isinstance(activation, (ELU, ReLU, LeakyReLU)):
+                distances.append(np.abs(dense.x @ dense.params["weight"] + dense.params["bias"]).min())
+    return float(min(distances))
+
+
+def smallest_std(model: HierarchicalVAE) -> float:
+    """The smallest std of any Gaussian of the last forward pass: q's, p(z_i | z_{i+1})'s, the VampPrior's."""
+    stds = [std for _, std in model.posteriors] + [term.std for term in model.p_densities[:model.levels - 1]]
+    if model.prior == "vampprior":
+        stds.append(model.prior_components()[1])
+    return min(float(std.min()) for std in stds)
+
+
+HIERARCHICAL_VARIANTS = [  # (row name, dropout on, options); two layers 10 -> 6, 5 -> 3 -> 4, 3 -> 2 unless noted
+    ("HVAE ELBO", False, {}), ("HVAE ELBO drop", True, {}), ("HVAE ELBO sampled", True, dict(kl="sampled")),
+    ("HVAE beta=0.3", True, dict(kl_weight=0.3)), ("HVAE exact LL", True, dict(likelihood="exact")),
+    ("HVAE IWAE K=4", False, dict(objective="iwae", k=4)), ("HVAE IWAE K=4 drop", True, dict(objective="iwae", k=4)),
+    ("HVAE 3 layers IWAE", True, dict(latent_dims=(3, 3, 2), hidden_dims=[[6], [4], [3]], objective="iwae", k=2)),
+    ("Vamp VAE ELBO", False, dict(latent_dims=(3,), hidden_dims=[[6, 5]], activations=None, prior="vampprior")),
+    ("Vamp VAE ELBO drop", True, dict(latent_dims=(3,), hidden_dims=[[6, 5]], activations=None, prior="vampprior")),
+    ("Vamp VAE IWAE drop", True, dict(latent_dims=(3,), hidden_dims=[[6, 5]], activations=None, prior="vampprior",
+                                      objective="iwae", k=3)),
+    ("Vamp HVAE ELBO", False, dict(prior="vampprior")), ("Vamp HVAE ELBO drop", True, dict(prior="vampprior")),
+    ("Vamp HVAE IWAE", False, dict(prior="vampprior", objective="iwae", k=3)),
+    ("Vamp HVAE IWAE drop", True, dict(prior="vampprior", objective="iwae", k=3)),
+]
+
+
+def generic_point(model: HierarchicalVAE, rng: np.random.Generator) -> None:
+    """Move a fresh model off its special initial point: biases ~ N(0, 0.1^2) (zero biases would leave their
+    paths half-tested) and pseudo-inputs uniform in [0, 1], like images."""
+    for name, param in model.params.items():
+        if name.endswith(".bias"):
+            param += rng.normal(0, 0.1, param.shape)
+    if "prior.pseudo_inputs" in model.params:
+        model.params["prior.pseudo_inputs"][...] = rng.uniform(0, 1, model.params["prior.pseudo_inputs"].shape)
+
+
+def hierarchical_case(options: dict, training: bool, seed: int = 0):
+    """A float64 HierarchicalVAE of ``options`` at a generic point, a batch x (5, 10) and its noise eps: the first
+    model seed whose kinked units stay clear of 0, whose stds stay above STD_MARGIN and whose gradients have no
+    element below SMALL_GRADIENT of its tensor's largest (criteria on the point, not on the check's outcome)."""
+    options = {"latent_dims": (3, 2), "hidden_dims": [[6, 5], [4, 3]], "components": 3, **options}
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, (5, 10))
+    for model_seed in range(seed, seed + 100):
+        model = HierarchicalVAE(10, keep_prob=0.8 if training else 1.0, seed=model_seed, dtype=np.float64, **options)
+        generic_point(model, np.random.default_rng([seed, model_seed]))
+        k = (model.k,) if model.objective == "iwae" else ()
+        eps = [rng.standard_normal((*k, 5, width)) for width in model.latent_dims]
+        if (hierarchical_kink_distance(model, x, eps, training) > KINK_MARGIN and smallest_std(model) > STD_MARGIN
+                and smallest_gradient_share(model, x, eps, training) > SMALL_GRADIENT):
+            return model, x, eps
+    raise AssertionError(f"no seed of {options} gives a point fit for differences")
+
+
+def hierarchical_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
+    """Two stochastic layers and the VampPrior end to end, every parameter (pseudo-inputs included), ELBO and
+    IWAE, dropout off and on (masks held fixed), by Richardson-extrapolated differences (``extrapolated_gradient``)."""
+    results = []
+    for name, training, options in HIERARCHICAL_VARIANTS:
+        model, x, eps = hierarchical_case(options, training, seed)
+        results.append((name, check_vae(model, x, eps, training=training, numerical=extrapolated_gradient)))
+    return results
