@@ -1,5 +1,9 @@
 """numpyvae: a variational autoencoder in NumPy, every gradient written by hand and checked."""
 
+# first of all, before anything imports NumPy: choose OpenBLAS's kernels for this CPU (see numpyvae.kernels)
+from . import kernels
+
+# isort: split
 from .errors import CheckpointError, DataError, NumericalError, NumpyvaeError, UsageError
 from .formats.modelfile import load_model
 from .models.vae import VAE
@@ -12,6 +16,8 @@ from .nn.losses import (
     SampledKL,
 )
 from .nn.optim import SGD, Adam
+
+kernels.restore_environment()  # NumPy is loaded now: OpenBLAS has read numpyvae's OPENBLAS_CORETYPE
 
 __version__ = "0.1.0"
 

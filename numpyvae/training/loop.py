@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .. import kernels
 from ..cli import given_flags, run
 from ..data import Dataset, load_dataset
 from ..evaluation.bounds import evaluate, format_table
@@ -51,6 +52,7 @@ def train(args: argparse.Namespace, given: set[str] = frozenset()) -> dict:
     except BaseException:  # bad data or an interrupted download: no empty run folder is left behind
         remove_empty_folders(made)
         raise
+    print(kernels.summary_line(), flush=True)  # the BLAS, its kernels and threads: what the step's speed rests on
     stopped_by = run_steps(run, Reporter(run, dataset.test_images, dataset.test_labels, validation))
     return finish(run, dataset, stopped_by, time.perf_counter() - started)
 
@@ -120,7 +122,7 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     # (loaded or fetched) and the training with its reports and checkpoints
     summary = {"step": run.step, "test_loss": test_loss, "seconds": seconds_so_far + evaluation_seconds,
                "train_seconds": seconds_so_far, "evaluation_seconds": evaluation_seconds,
-               "step_seconds": run.step_seconds,
+               "step_seconds": run.step_seconds, "blas": kernels.describe(),
                "out": str(run.out), "stopped_by": stopped_by}
     write_json(run.out / "summary.json", summary)
     print(format_table(results))
