@@ -15,5 +15,7 @@ setup(
         # an independent gradient oracle and the benchmark's comparison; never needed at run time
         # (safetensors: the tests load numpyvae's exports with safetensors.torch, as docs/pytorch.md does)
         "oracle": ["torch==2.13.0", "safetensors"],
+        # benchmarks.step's JAX column (the CPU build from PyPI); never needed at run time
+        "bench": ["jax"],
     },
 )

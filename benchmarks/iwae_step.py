@@ -14,36 +14,33 @@ The table sets the IWAE step beside the plain step and beside what K separate de
 plain + (K - 1) x decoder: below 1 in the last column, one batched pass beats K passes of B rows.
 
 Each contender runs alone in a process of its own (no thread of another contender competes with it, and
-BLAS's spinning threads die with the process); rounds alternate the contenders, and each process times
-``--steps`` steps after a warm-up. The table gives the median over all timed steps and half the interquartile
-range, in milliseconds.
+BLAS's spinning threads die with the process), rounds alternating, each process timing ``--steps`` steps after
+a warm-up: the harness of benchmarks.step and numpyvae.doctor (numpyvae.kernels.timing). A round's figure is
+the median of its steps; the table gives the median over the rounds and half the interquartile range of the
+round medians, in milliseconds.
 """
 
 from __future__ import annotations
 
+import numpyvae  # noqa: F401  first, before NumPy loads: numpyvae chooses OpenBLAS's kernels (numpyvae.kernels)
+
+# isort: split
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
-import time
 
 import numpy as np
 
+from numpyvae import kernels
 from numpyvae.cli import Parser
 from numpyvae.errors import UsageError
+from numpyvae.kernels.timing import measure_rounds, median_and_spread, run_json, time_steps
 from numpyvae.models.vae import VAE
 from numpyvae.nn.optim import SGD
+from numpyvae.training.checkup import sample_images, seed_step
 
 LR = 0.001
 WARMUP = 5
-
-
-def sample_images(batch_size: int, dtype=np.float32, seed: int = 0) -> np.ndarray:
-    """MNIST-like inputs without the dataset: about 80% zeros, the rest grey levels in (0, 1]."""
-    rng = np.random.default_rng(seed)
-    return (rng.random((batch_size, 784)) * (rng.random((batch_size, 784)) < 0.2)).astype(dtype)
 
 
 def make_step(name: str, batch_size: int):
@@ -60,7 +57,9 @@ def make_step(name: str, batch_size: int):
             model.decoder.backward(model.reconstruction.backward(-1 / batch_size))
         decoder_share.model = model
         return decoder_share
-    model = VAE() if name == "plain" else VAE(objective="iwae", k=int(name.split("-")[1]))
+    if name == "plain":
+        return seed_step(batch_size)
+    model = VAE(objective="iwae", k=int(name.split("-")[1]))
     optimizer = SGD(model.params, lr=LR)
 
     def training_step() -> None:
@@ -72,52 +71,33 @@ def make_step(name: str, batch_size: int):
 
 
 def worker(name: str, batch_size: int, steps: int) -> list[float]:
-    """Seconds of each of ``steps`` timed steps of one contender, after a warm-up."""
-    step = make_step(name, batch_size)
-    for _ in range(WARMUP):
-        step()
-    times = []
-    for _ in range(steps):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return times
+    """Milliseconds of each of ``steps`` timed steps of one contender, after a warm-up."""
+    return time_steps(make_step(name, batch_size), steps, WARMUP)["step_ms"]
 
 
 def run_worker(name: str, batch_size: int, steps: int) -> list[float]:
     """``worker`` in a fresh Python process: each contender alone with the cores."""
     command = [sys.executable, "-m", "benchmarks.iwae_step", "--worker", name, "--batch", str(batch_size),
                "--steps", str(steps)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout)
+    return run_json(command)["step_ms"]
 
 
-def measure(names: list[str], batch_size: int, rounds: int, steps: int) -> dict[str, np.ndarray]:
-    """Every contender once per round, the order rotated each round; per-step seconds of each."""
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            times[name] += run_worker(name, batch_size, steps)
-    return {name: np.array(values) for name, values in times.items()}
+def measure(names: list[str], batch_size: int, rounds: int, steps: int) -> dict[str, list[float]]:
+    """Each contender's round medians (ms): every contender once per round, rounds alternating."""
+    return measure_rounds(names, rounds, lambda name: float(np.median(run_worker(name, batch_size, steps))),
+                          desc=f"batch {batch_size}")
 
 
-def summary(seconds: np.ndarray) -> tuple[float, float]:
-    """Median and half the interquartile range, in milliseconds."""
-    q25, q50, q75 = np.percentile(seconds * 1e3, [25, 50, 75])
-    return float(q50), float(q75 - q25) / 2
-
-
-def table(times: dict[str, np.ndarray], ks: list[int], batch_size: int) -> str:
-    plain, plain_spread = summary(times["plain"])
-    decoder, decoder_spread = summary(times["decoder"])
+def table(times: dict[str, list[float]], ks: list[int], batch_size: int) -> str:
+    plain, plain_spread = median_and_spread(times["plain"])
+    decoder, decoder_spread = median_and_spread(times["decoder"])
     lines = [f"batch {batch_size}, float32; plain ELBO step {plain:.1f} ± {plain_spread:.1f} ms, its decoder share "
              f"{decoder:.1f} ± {decoder_spread:.1f} ms ({decoder / plain:.0%})",
              "| K | IWAE step (ms) | K x decoder (ms) | plain + (K-1) x decoder (ms) | IWAE / plain "
              "| IWAE / (plain + (K-1) x decoder) |",
              "|---|---|---|---|---|---|"]
     for k in ks:
-        iwae, spread = summary(times[f"iwae-{k}"])
+        iwae, spread = median_and_spread(times[f"iwae-{k}"])
         separate = plain + (k - 1) * decoder
         lines.append(f"| {k} | {iwae:.1f} ± {spread:.1f} | {k * decoder:.1f} | {separate:.1f} | {iwae / plain:.2f} "
                      f"| {iwae / separate:.2f} |")
@@ -125,11 +105,7 @@ def table(times: dict[str, np.ndarray], ks: list[int], batch_size: int) -> str:
 
 
 def machine_note() -> str:
-    config = np.show_config(mode="dicts") if hasattr(np, "show_config") else {}
-    blas = config.get("Build Dependencies", {}).get("blas", {}) if isinstance(config, dict) else {}
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}, "
-            f"BLAS {blas.get('name', '?')} {blas.get('version', '')}; "
-            f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+    return f"CPU: {kernels.cpu_description()}, {kernels.usable_cores()} cores; {kernels.summary_line()}"
 
 
 def build_parser() -> Parser:
@@ -151,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker is not None:
         if args.worker not in ("plain", "decoder") and not args.worker.startswith("iwae-"):
             raise UsageError(f"unknown contender {args.worker}")
-        print(json.dumps(worker(args.worker, args.batch, args.steps)))
+        print(json.dumps({"step_ms": worker(args.worker, args.batch, args.steps)}, allow_nan=False))
         return 0
     names = ["plain", "decoder", *[f"iwae-{k}" for k in args.k]]
     times = measure(names, args.batch, args.rounds, args.steps)

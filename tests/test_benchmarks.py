@@ -1,5 +1,6 @@
-"""The step benchmark: its floor counts the products the model really does, its fair mode runs every contender in
-a process of its own with the order alternating, and its table's ratios come from the medians it prints."""
+"""The step benchmark and the harness it shares with the doctor: its floor counts the products the model really
+does, every contender runs in a process of its own with the order alternating, its JAX and PyTorch peers run
+the seed's model, and its table's ratios come from the medians it prints."""
 
 import json
 import subprocess
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 
 from benchmarks import step as benchmark
+from numpyvae.kernels import OPENBLAS_ENV, timing
 from numpyvae.models.vae import VAE
+from numpyvae.training.checkup import sample_images
 
 
 def test_floor_has_the_flops_of_every_dense_layer_in_the_model():
@@ -32,56 +35,60 @@ def table(output: str) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-@pytest.mark.parametrize("torch_installed", [True, False])
-def test_in_process_table_prints_every_contender_and_ratio(torch_installed, monkeypatch, capsys):
-    if torch_installed:
-        pytest.importorskip("torch")
-    else:
-        monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
-    assert benchmark.main(["--in-process", "--batch", "8", "--dtype", "float32", "--rounds", "1", "--block", "1"]) == 0
-    out = capsys.readouterr().out
-    header, rows = table(out)
-    assert header[-4:] == ["nv/bound", "nv/floor", "nv/torch", "bound/floor"]
-    (cells,) = rows
-    assert cells[0].split() == ["8", "float32"]
-    timings, ratios = cells[1:5], cells[5:]
-    for cell in timings[:3] + [ratios[0], ratios[1], ratios[3]]:  # numpyvae, floor, bound: always measured
-        assert float(cell.split("±")[0]) > 0
-    if torch_installed:
-        assert float(timings[3].split("±")[0]) > 0 and float(ratios[2]) > 0
-    else:
-        assert timings[3] == ratios[2] == "-"
-        assert "torch not installed" in out
+BASE_MS = {"numpyvae": 3.0, "numpyvae@base": 4.0, "numpyvae[Haswell]": 3.6, "floor": 2.0, "bound": 2.5,
+           "pytorch": 5.0, "jax": 2.4}
+
+
+def fake_workers(monkeypatch, calls):
+    """Workers with known step times: round r (from 1) of a contender takes BASE_MS x (1 + 0.1 r), then two
+    outliers that the round's median ignores."""
+    def fake_worker(name, batch_size, dtype, steps, warmup, root=None, env=None):
+        calls.append((name, root, env))
+        scale = 1 + 0.1 * sum(1 for called, _, _ in calls if called == name)
+        wall = [BASE_MS[name] * scale, 99.0, 0.0][:steps]
+        return {"contender": name, "available": True, "step_ms": wall, "cpu_ms": [2 * ms for ms in wall],
+                "kernels": {"coretype": "SkylakeX", "threads": 2}, "library": ""}
+    monkeypatch.setattr(benchmark, "run_worker", fake_worker)
+    monkeypatch.setattr(benchmark, "importable", lambda module: True)
 
 
 @pytest.mark.parametrize("clock, factor", [("wall", 1.0), ("cpu", 2.0)])
 def test_fair_mode_alternates_processes_and_its_ratios_are_those_of_the_medians_shown(clock, factor, monkeypatch,
                                                                                       capsys, tmp_path):
-    """Workers faked with known step times: each round's median, then the median over rounds, then ratios."""
+    """Each round's median, then the median over rounds, then ratios of the medians as printed."""
     calls = []
-    base_ms = {"numpyvae": 3.0, "numpyvae@base": 4.0, "floor": 2.0, "bound": 2.5, "pytorch": 5.0}
-
-    def fake_worker(name, batch_size, dtype, steps, warmup, root=benchmark.REPO):
-        calls.append((name, root))
-        scale = 1 + 0.1 * sum(1 for called, _ in calls if called == name)  # rounds 1, 2, 3: x1.1, x1.2, x1.3
-        wall = [base_ms[name] * scale, 99.0, 0.0][:steps]
-        return {"contender": name, "available": True, "step_ms": wall, "cpu_ms": [2 * ms for ms in wall]}
-
-    monkeypatch.setattr(benchmark, "run_worker", fake_worker)
+    fake_workers(monkeypatch, calls)
     (tmp_path / "numpyvae").mkdir()
-    (tmp_path / "numpyvae" / "vae.py").write_text("")
+    (tmp_path / "numpyvae" / "__init__.py").write_text("")
     assert benchmark.main(["--batch", "8", "--dtype", "float32", "--rounds", "3", "--steps", "1",
-                           "--base", str(tmp_path), "--clock", clock]) == 0
-    names = ["numpyvae", "numpyvae@base", "floor", "bound", "pytorch"]
-    assert [name for name, _ in calls] == names + names[::-1] + names  # the order alternates round by round
-    assert {root for name, root in calls if name == "numpyvae@base"} == {tmp_path}
+                           "--base", str(tmp_path), "--kernels", "haswell", "--clock", clock]) == 0
+    names = ["numpyvae", "numpyvae@base", "numpyvae[Haswell]", "floor", "bound", "pytorch", "jax"]
+    assert [name for name, _, _ in calls] == names + names[::-1] + names  # the order alternates round by round
+    assert {root for name, root, _ in calls if name == "numpyvae@base"} == {tmp_path}
+    assert {env.get(OPENBLAS_ENV) for name, _, env in calls if name == "numpyvae[Haswell]"} == {"Haswell"}
     header, (cells,) = table(capsys.readouterr().out)
-    shown = {name: float(cell.split("±")[0]) for name, cell in zip(header[1:6], cells[1:6], strict=True)}
-    assert shown == {f"{name} ms": pytest.approx(ms * 1.2 * factor) for name, ms in base_ms.items()}  # the middle round
-    ratios = dict(zip(header[6:], map(float, cells[6:]), strict=True))
+    shown = {name: float(cell.split("±")[0]) for name, cell in zip(header[1:8], cells[1:8], strict=True)}
+    assert shown == {f"{name} ms": pytest.approx(ms * 1.2 * factor) for name, ms in BASE_MS.items()}  # round 2
+    ratios = dict(zip(header[8:], map(float, cells[8:]), strict=True))
     assert ratios["nv/bound"] == pytest.approx(shown["numpyvae ms"] / shown["bound ms"], abs=5e-4)
     assert ratios["nv/torch"] == pytest.approx(shown["numpyvae ms"] / shown["pytorch ms"], abs=5e-4)
+    assert ratios["nv/jax"] == pytest.approx(shown["numpyvae ms"] / shown["jax ms"], abs=5e-4)
     assert ratios["nv/nv@base"] == pytest.approx(0.75, abs=5e-4)
+    assert ratios["nv/nv[Haswell]"] == pytest.approx(3.0 / 3.6, abs=5e-4)
+
+
+@pytest.mark.parametrize("missing", ["jax", "torch"])
+def test_a_peer_that_is_not_installed_has_no_column_and_says_how_to_get_one(missing, monkeypatch, capsys):
+    calls = []
+    fake_workers(monkeypatch, calls)
+    monkeypatch.setattr(benchmark, "importable", lambda module: module != missing)
+    assert benchmark.main(["--batch", "8", "--dtype", "float32", "--rounds", "1", "--steps", "1"]) == 0
+    out = capsys.readouterr().out
+    header, _ = table(out)
+    column = {"jax": "jax ms", "torch": "pytorch ms"}[missing]
+    assert column not in header and {"jax ms", "pytorch ms"} - {column} <= set(header)
+    extra = {"jax": "bench", "torch": "oracle"}[missing]
+    assert f"pip install -e '.[{extra}]'" in out
 
 
 def test_worker_prints_strict_json_of_its_steps_timing_the_numpyvae_it_was_pointed_at(tmp_path):
@@ -91,6 +98,15 @@ def test_worker_prints_strict_json_of_its_steps_timing_the_numpyvae_it_was_point
     assert report["contender"] == "numpyvae" and report["available"] and report["batch"] == 8
     assert len(report["step_ms"]) == len(report["cpu_ms"]) == 3 and all(ms > 0 for ms in report["step_ms"])
     assert report["numpyvae"] == str(tmp_path / "numpyvae")
+    assert set(report["kernels"]) >= {"coretype", "threads", "blas"}
+
+
+def test_worker_of_a_forced_core_type_runs_it():
+    report = benchmark.run_worker("numpyvae[Haswell]", 4, "float32", steps=1, warmup=0,
+                                  env=benchmark.contender_environment("numpyvae[Haswell]"))
+    if report["kernels"]["coretype"] is None:
+        pytest.skip("this NumPy's BLAS does not name its kernels")
+    assert report["kernels"]["coretype"] == "Haswell"
 
 
 def test_worker_command_line_prints_one_json_line():
@@ -103,16 +119,98 @@ def test_worker_command_line_prints_one_json_line():
     assert np.isfinite(report["step_ms"]).all()
 
 
-def test_machine_note_names_cpu_cores_and_blas():
-    note = benchmark.threads_note()
+def test_machine_note_names_cpu_cores_and_the_kernels_openblas_runs():
+    note = benchmark.machine_note()
     assert note.startswith("CPU: ") and " cores; BLAS: " in note and f"numpy {np.__version__}" in note
+
+
+# -- the peers run the seed's model --------------------------------------------------------------------------------
+
+def test_the_jax_loss_and_its_gradient_are_numpyvaes_in_float64():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    model = VAE(dtype=np.float64)
+    x = sample_images(16, np.float64)
+    eps = np.random.default_rng(1).standard_normal((16, 20))
+    loss = model.elbo(x, training=False, eps=eps)
+    model.backward()
+    params = {name: jax.numpy.asarray(array) for name, array in model.params.items()}
+    jax_loss, jax_grads = jax.value_and_grad(benchmark.jax_loss)(params, jax.numpy.asarray(x), jax.numpy.asarray(eps))
+    assert float(jax_loss) == pytest.approx(loss, rel=1e-12)
+    for name, grad in model.grads.items():
+        np.testing.assert_allclose(np.asarray(jax_grads[name]), grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
+
+
+def test_the_jax_step_updates_every_parameter_in_float32():
+    pytest.importorskip("jax")
+    step = benchmark.jax_step(64, "float32")
+    step()
+    model = VAE()  # the same initial weights
+    first_loss = float(step.state["loss"])
+    assert first_loss == pytest.approx(model.elbo(sample_images(64, np.float32)), rel=0.1)  # the seed's loss
+    for name, initial in model.params.items():
+        updated = np.asarray(step.state["params"][name])
+        assert updated.dtype == np.float32 and updated.shape == initial.shape
+        assert not np.array_equal(updated, initial)  # every weight and bias moved by lr x its gradient
+
+
+def test_the_jax_worker_reports_unavailable_without_jax(monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)  # import jax now raises ImportError
+    assert benchmark.worker("jax", 4, "float32", 1, 0) == {"contender": "jax", "available": False}
+
+
+# -- the harness -----------------------------------------------------------------------------------------------------
+
+def test_rounds_alternate_and_give_each_setting_its_round_figures():
+    seen = []
+    figures = timing.measure_rounds(["a", "b", "c"], 4, lambda name: seen.append(name) or float(len(seen)),
+                                    progress=False)
+    assert seen == list("abccbaabccba")
+    assert figures == {"a": [1.0, 6.0, 7.0, 12.0], "b": [2.0, 5.0, 8.0, 11.0], "c": [3.0, 4.0, 9.0, 10.0]}
+
+
+def test_a_setting_that_cannot_run_gets_no_entry():
+    assert timing.measure_rounds(["a", "b"], 2, lambda name: None if name == "b" else 1.0, progress=False) == {
+        "a": [1.0, 1.0]}
+
+
+def test_the_time_limit_stops_rounds_that_would_end_past_it(monkeypatch):
+    clock = {"now": 0.0}
+    monkeypatch.setattr(timing.time, "monotonic", lambda: clock["now"])
+
+    def measure(name):  # every process takes 10 s of the fake clock
+        clock["now"] += 10
+        return 1.0
+    figures = timing.measure_rounds(["a", "b"], 10, measure, seconds=65, progress=False)
+    assert figures == {"a": [1.0] * 3, "b": [1.0] * 3}  # rounds of 20 s: the fourth would end at 80 s
+    assert timing.measure_rounds(["a"], 5, measure, seconds=1, progress=False) == {"a": [1.0]}  # always one round
+
+
+@pytest.mark.parametrize("values", [[3.0], [1.0, 2.0], [5.0, 1.0, 4.0, 2.0, 3.0], list(np.linspace(0, 1, 8) ** 2)])
+def test_median_and_spread_are_numpys_median_and_half_its_interquartile_range(values):
+    q25, q50, q75 = np.percentile(values, [25, 50, 75])
+    assert timing.median_and_spread(values) == pytest.approx((q50, (q75 - q25) / 2))
+
+
+def test_time_steps_warms_up_then_times_each_step():
+    calls = []
+    times = timing.time_steps(lambda: calls.append(1), steps=4, warmup=2)
+    assert len(calls) == 6 and len(times["step_ms"]) == len(times["cpu_ms"]) == 4
+    assert all(ms >= 0 for ms in times["step_ms"])
+
+
+def test_a_failing_timing_process_is_one_line_naming_its_error():
+    with pytest.raises(timing.WorkerError) as error:
+        timing.run_json([sys.executable, "-c", "import sys; print('nope', file=sys.stderr); sys.exit(3)"])
+    assert "exit 3" in str(error.value) and "nope" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(timing.WorkerError, match="no JSON"):
+        timing.run_json([sys.executable, "-c", "print('not json')"])
 
 
 @pytest.mark.parametrize("flags", [["--batch", "0"], ["--rounds", "-1"], ["--dtype", "float16"], ["--steps", "0"],
                                    ["--worker", "numpyvae", "--batch", "8", "16"], ["--worker", "tensorflow"],
-                                   ["--base", "/nonexistent/checkout"], ["--in-process", "--base", "."],
-                                   ["--in-process", "--clock", "cpu"], ["--clock", "gpu"],
-                                   ["--only", "numpyvae@base"], ["--only", "tensorflow"]])
+                                   ["--base", "/nonexistent/checkout"], ["--in-process"], ["--clock", "gpu"],
+                                   ["--kernels", "Skylake"], ["--only", "numpyvae@base"], ["--only", "tensorflow"]])
 def test_bad_flags_exit_2_with_one_line(flags, capsys):
     with pytest.raises(SystemExit) as exit_info:
         benchmark.main(flags)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import kernels
 from ..cli import given_flags, run_command
 from ..data import DATASETS, Dataset, load_dataset, shown_size
 from ..errors import Interrupt, UsageError
@@ -65,6 +66,7 @@ def train(config: TrainConfig, given: set[str] = frozenset()) -> dict:
             run = start_run(config, saved, out, dataset.train_images, dataset.train_labels, dataset.num_classes)
             reporter = Reporter(run, dataset.test_images, dataset.test_labels, validation,
                                 image_shape=dataset.image_shape)
+            print(kernels.summary_line(), flush=True)  # the BLAS, its kernels and threads: what the speed rests on
             stopped_by = run_steps(run, reporter)
             return finish(run, dataset, stopped_by, time.perf_counter() - started)
     except Interrupt as interrupt:  # outside the steps, which stop gracefully: say what is left to resume
@@ -169,7 +171,7 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     # (loaded or fetched) and the training with its reports and checkpoints
     summary = {"step": run.step, "test_loss": test_loss, "seconds": seconds_so_far + evaluation_seconds,
                "train_seconds": seconds_so_far, "evaluation_seconds": evaluation_seconds,
-               "step_seconds": run.step_seconds,
+               "step_seconds": run.step_seconds, "blas": kernels.describe(),
                "out": str(run.out), "stopped_by": stopped_by}
     write_json(run.out / "summary.json", summary)
     print(format_table(results))
