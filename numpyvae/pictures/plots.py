@@ -217,7 +217,9 @@ def plot_comparison(runs: dict[str, str | Path], png_path: str | Path) -> None:
     panels = []
     for column, title, unit in (("test_loss", "test -ELBO", "nats"), ("test_kl", "test KL(q(z|x) || p(z))", "nats"),
                                 ("active_units", "active units (Var E_q[z_d] > 0.01)", "units")):
-        extra = [np.zeros(1)] if column == "active_units" else []
+        # the units from 0, with room above the highest for the legend (they often all sit at the top)
+        extra = [np.zeros(1), 1.5 * np.nanmax([m[column] for m in metrics.values()], axis=None, initial=1)[None]] \
+            if column == "active_units" else []
         axes = Axes(steps, _span(*[m[column] for m in metrics.values()], *extra), title=title, x_label="step",
                     y_label=unit)
         for colour, m in zip(PALETTE, metrics.values(), strict=False):
