@@ -16,6 +16,7 @@ from numpyvae.evaluation import bounds as ev
 from numpyvae.models.vae import VAE
 from numpyvae.nn.losses import FreeBitsKL, GaussianKL
 from numpyvae.pictures import plots
+from numpyvae.teaching import gradcheck
 from numpyvae.teaching.gradcheck import check_gradients, loss_term_checks, vae_checks
 from numpyvae.training import main, report
 
@@ -94,13 +95,22 @@ def test_free_bits_gradient_check_in_float64(posterior):
     assert max(vae.values()) < 1e-7, vae
 
 
-def test_the_gradient_check_row_has_dimensions_on_both_sides_of_lambda():
-    # the model and batch of vae_checks: its free-bits variant must exercise both branches of the max
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (5, 12))
-    model = VAE(12, hidden_dims=(7, 6), latent_dim=3, keep_prob=0.8, seed=0, dtype=np.float64, free_bits=0.3)
-    model.loss(x, training=False, eps=rng.standard_normal((5, 3)))
-    assert 0 < model.kl.active.sum() < 3
+def test_the_gradient_check_row_has_dimensions_on_both_sides_of_lambda(monkeypatch):
+    # the very model and batch the "VAE free bits" row checks: both branches of the max must be exercised
+    seen = []
+
+    def recording(model, x, eps, *, training=True, h=1e-3, labels=None):
+        if isinstance(model.kl, FreeBitsKL):
+            state = model.rng.bit_generator.state
+            model.loss(x, training, eps, labels)
+            model.rng.bit_generator.state = state  # the check replays the same dropout masks
+            seen.append(model.kl.active.copy())
+        return checking(model, x, eps, training=training, h=h, labels=labels)
+
+    checking = gradcheck.check_vae
+    monkeypatch.setattr(gradcheck, "check_vae", recording)
+    gradcheck.vae_checks()
+    assert len(seen) == 1 and 0 < seen[0].sum() < len(seen[0]), seen
 
 
 def test_free_bits_against_torch_autograd(posterior):

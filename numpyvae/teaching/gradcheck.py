@@ -233,7 +233,8 @@ def vae_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
                                               activations=("relu", "leaky_relu", "tanh"),
                                               decoder_activations=("leaky_relu", "relu"))),
                 ("VAE kl sampled", True, dict(kl="sampled")),
-                ("VAE free bits", True, dict(free_bits=0.3)), ("VAE exact LL", True, dict(likelihood="exact")),
+                ("VAE free bits", True, dict(free_bits=0.75)),  # one dimension of three under 0.75 nats
+                ("VAE exact LL", True, dict(likelihood="exact")),
                 ("CVAE", True, dict(num_classes=4)),
                 ("IWAE K=1", True, dict(objective="iwae", k=1)), ("IWAE K=4", True, dict(objective="iwae", k=4)),
                 ("CVAE IWAE K=3", True, dict(objective="iwae", k=3, num_classes=4))]
