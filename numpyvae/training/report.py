@@ -11,8 +11,9 @@ metrics.csv has one row per report:
     active_units       latent dimensions with Var_x E_q[z_d] > 0.01 over the test images
     validation_loss    the validation -ELBO (with --validation only)
 
-The last three come from the same pass as test_loss (evaluation.bounds.posterior_pass), so they cost nothing
-more. A run resumed from a metrics.csv written before these columns existed keeps that file's columns.
+test_reconstruction, test_kl and active_units come from the same pass as test_loss
+(evaluation.bounds.posterior_pass, which evaluation uses too), so they cost nothing more. A run resumed from a
+metrics.csv written before these columns existed keeps that file's columns.
 """
 
 from __future__ import annotations
