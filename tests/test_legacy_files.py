@@ -37,12 +37,16 @@ def legacy_checkpoint(tmp_path, root, name):
     return path, today
 
 
+# model settings added after the legacy files were written: they read back at their defaults, which are what
+# those runs ran with (free bits: issue 24)
+MODEL_SETTINGS_SINCE = {"free_bits": 0.0}
+
 @pytest.mark.parametrize("name", RUNS)
 def test_a_legacy_checkpoint_reads_as_the_same_configuration(name):
     config = LEGACY[name]["config"]
     sections = kept_from_dict(config["model"], config["run"], name)
     kept = TrainConfig(**sections).kept()
-    assert kept["model"] == {"kl_weight": config["run"]["kl_weight"], **config["model"]}
+    assert kept["model"] == {"kl_weight": config["run"]["kl_weight"], **config["model"], **MODEL_SETTINGS_SINCE}
     # every setting of the legacy run that is not the model's comes back with its value, and the settings added
     # since (the image size) are at their defaults, which are what the legacy run ran with
     model_keys = set(kept["model"]) | {"model", "k"}
@@ -57,7 +61,7 @@ def test_a_legacy_checkpoint_loads_and_resumes(name, tiny_dataset, tmp_path, cap
     path, today = legacy_checkpoint(tmp_path, root, name)
     model = load_model(path)
     assert model.config == {"kl_weight": LEGACY[name]["config"]["run"]["kl_weight"],
-                            **LEGACY[name]["config"]["model"]}
+                            **LEGACY[name]["config"]["model"], **MODEL_SETTINGS_SINCE}
     assert main(["--resume", str(path), "--data-dir", root, "--no-progress", "--no-download", "--steps", "8"]) == 0
     resumed = load_checkpoint(path)
     assert resumed.step == 8
@@ -83,6 +87,6 @@ def test_a_legacy_export_loads(tiny_dataset, tmp_path):
     export = tmp_path / "legacy.safetensors"
     sf.write(export, tensors, metadata)
     model = load_model(export)
-    assert model.config == {"kl_weight": 1.0, **settings["model"]}
+    assert model.config == {"kl_weight": 1.0, **settings["model"], **MODEL_SETTINGS_SINCE}
     for name, tensor in tensors.items():
         assert np.array_equal(model.params[name], tensor.T if name.endswith(".weight") else tensor)

@@ -80,6 +80,15 @@ class PosteriorPass:
         """(D,) each dimension's variance over the images of its posterior mean; active above ACTIVE_UNIT_THRESHOLD."""
         return np.var(self.means, axis=0)
 
+    @property
+    def active_units(self) -> int:
+        """How many latent dimensions are active: Var_x E_q[z_d] > ACTIVE_UNIT_THRESHOLD (Burda et al.)."""
+        return int(np.sum(self.mean_variance > ACTIVE_UNIT_THRESHOLD))
+
+    def negative_elbo(self, variational: bool = True) -> float:
+        """The mean -ELBO = KL - log p(x | z) over the images (the plain autoencoder's: -log p(x | z))."""
+        return float(np.mean(self.kl - self.log_likelihood) if variational else -np.mean(self.log_likelihood))
+
 
 def posterior_pass(model: VAE, images: np.ndarray, *, batch_size: int = 1000, seed: int = 0,
                    labels: np.ndarray | None = None) -> PosteriorPass:
@@ -116,8 +125,8 @@ def negative_elbo(model: VAE, images: np.ndarray, *, batch_size: int = 1000, see
     """The mean over ``images`` of -ELBO = KL - log p(x | z), in nats (for the plain autoencoder, which
     has no KL term, its reconstruction loss -log p(x | z)); for a conditional model, given ``labels``, the
     bound on -log p(x | y)."""
-    log_likelihood, kl = elbo_terms(model, images, batch_size=batch_size, seed=seed, labels=labels)
-    return float(np.mean(kl - log_likelihood) if model.variational else -np.mean(log_likelihood))
+    terms = posterior_pass(model, images, batch_size=batch_size, seed=seed, labels=labels)
+    return terms.negative_elbo(model.variational)
 
 
 def log_weights(model: VAE, x: np.ndarray, k: int, rng: np.random.Generator, rows: int = ROWS_PER_CHUNK,
@@ -190,9 +199,8 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
     results["kl"], results["kl_stderr"] = mean_and_stderr(terms.kl)
     if model.variational:
         results["negative_elbo"], results["negative_elbo_stderr"] = mean_and_stderr(terms.kl - terms.log_likelihood)
-        variances = terms.mean_variance
-        results["active_units"] = int(np.sum(variances > ACTIVE_UNIT_THRESHOLD))
-        results["posterior_mean_variance"] = variances.tolist()
+        results["active_units"] = terms.active_units
+        results["posterior_mean_variance"] = terms.mean_variance.tolist()
         results["kl_per_dim"] = terms.kl_per_dim.tolist()
     results["elbo_seconds"] = time.perf_counter() - started
     if k and model.variational:

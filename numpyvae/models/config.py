@@ -49,6 +49,10 @@ class ModelConfig:
                       "sampled z", choices=("analytic", "sampled"))
     likelihood: str = setting("clipped", "clipped: the seed's probabilities clipped to [1e-8, 1 - 1e-8]; exact: "
                               "log sigmoid by logaddexp, no clip", choices=LIKELIHOODS)
+    free_bits: float = setting(0.0, "free bits (Kingma et al. 2016): the KL term becomes sum_d max(LAMBDA, KL_d), "
+                               "KL_d the batch mean of latent dimension d's KL, so no dimension is pushed below "
+                               "LAMBDA nats (0: the seed's KL; ELBO with --kl analytic only)", check=at_least(0),
+                               metavar="LAMBDA")
 
     def rules(self) -> list[tuple[bool, str]]:
         """The settings that do not go together, each with the message that names its flags."""
@@ -60,6 +64,11 @@ class ModelConfig:
              "--objective iwae has no KL term to weigh: --kl-weight and --kl-warmup apply to the ELBO only"),
             (not iwae or self.kl == "analytic", "--kl chooses the ELBO's KL estimator; the IWAE bound samples its own"),
             (self.kl == "analytic" or self.variational, "--kl sampled needs --model vae (the autoencoder has no KL)"),
+            (not self.free_bits or not iwae,
+             "--free-bits replaces the ELBO's KL term; the IWAE bound has none: it needs --objective elbo"),
+            (not self.free_bits or self.variational, "--free-bits needs --model vae (the autoencoder has no KL)"),
+            (not self.free_bits or self.kl == "analytic",
+             "--free-bits floors each dimension's analytic KL: it needs --kl analytic"),
             (self.likelihood == "clipped" or self.reconstruction == "bernoulli",
              "--likelihood exact is the Bernoulli likelihood without its clip: it needs --reconstruction bernoulli"),
         ]

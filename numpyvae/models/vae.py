@@ -20,6 +20,8 @@ Options (all combine unless noted):
     variational=False           the plain autoencoder: z = z_mean, no sampling, no KL term
     reconstruction="mse"        a Gaussian (squared-error) log-likelihood instead of cross-entropy
     kl_weight=beta              -mean[log p(x | z) - beta KL] (beta-VAE; the trainer anneals it; ELBO only)
+    free_bits=lambda            the KL term replaced by sum_d max(lambda, KL_d), KL_d the batch mean of dimension
+                                d's analytic KL (FreeBitsKL; ELBO only); evaluation still reports the true KL
 
 The IWAE objective, per image, with z_k = z_mean + z_std * eps_k, eps_k ~ N(0, I), k = 1..K:
 
@@ -45,6 +47,7 @@ from ..nn.losses import (
     KL_ESTIMATORS,
     RECONSTRUCTIONS,
     ExactBernoulliLogLikelihood,
+    FreeBitsKL,
     ImportanceWeightedBound,
     LogImportanceWeight,
     clipped_sigmoid,
@@ -108,14 +111,15 @@ class VAE:
                  seed: int = 0, dtype=np.float32, *, variational: bool = True, reconstruction: str = "bernoulli",
                  kl_weight: float = 1.0, decoder_dims=None, activations=None, decoder_activations=None,
                  num_classes: int = 0, objective: str = "elbo", k: int = 1, kl: str = "analytic",
-                 likelihood: str = "clipped") -> None:
+                 likelihood: str = "clipped", free_bits: float = 0.0) -> None:
         # one place checks every setting (models.config.ModelConfig): a SettingError, which is a ValueError
         config = validate(ModelConfig(
             input_dim=int(input_dim), hidden_dims=_ints(hidden_dims), latent_dim=int(latent_dim),
             keep_prob=float(keep_prob), dtype=np.dtype(dtype).name, variational=bool(variational),
             reconstruction=reconstruction, kl_weight=float(kl_weight), decoder_dims=_ints(decoder_dims),
             activations=_names(activations), decoder_activations=_names(decoder_activations),
-            num_classes=int(num_classes), objective=objective, k=int(k), kl=kl, likelihood=likelihood)).resolved()
+            num_classes=int(num_classes), objective=objective, k=int(k), kl=kl, likelihood=likelihood,
+            free_bits=float(free_bits))).resolved()
         # everything needed to build the same architecture again: VAE(**model.config)
         self.config = to_dict(config)
         self.variational, self.kl_weight = variational, kl_weight
@@ -149,7 +153,7 @@ class VAE:
         self.input_concat, self.latent_concat = Concat(), Concat()  # used by the conditional model only
         exact = likelihood == "exact"
         self.reconstruction = ExactBernoulliLogLikelihood() if exact else RECONSTRUCTIONS[reconstruction]()
-        self.kl = KL_ESTIMATORS[kl]()
+        self.kl = FreeBitsKL(config.free_bits) if config.free_bits > 0 else KL_ESTIMATORS[kl]()
         self.log_weight, self.bound = LogImportanceWeight(), ImportanceWeightedBound()  # the IWAE objective's
         d = self.dense_layers
         self.params = {f"{layer}.{name}": array for layer, dense_layer in d.items()

@@ -126,6 +126,45 @@ class GaussianKL:
         return g * self.mean, g * (self.std - self.std / (VARIANCE_GUARD + self.std * self.std))
 
 
+class FreeBitsKL:
+    """The free-bits KL term of Kingma et al. (2016, "Improved variational inference with inverse autoregressive
+    flow"), in its per-dimension, batch-mean variant: each latent dimension d pays at least
+    ``free_bits`` = lambda nats,
+
+        F = sum_d max(lambda, KL_d),      KL_d = (1/B) sum_b KL_bd,
+        KL_bd = 0.5 * (std_bd^2 + mean_bd^2 - log(1e-8 + std_bd^2) - 1)      (GaussianKL's, per dimension).
+
+    (The paper groups the latents and averages over a minibatch; here each group is one dimension, the
+    minibatch is the batch.) The loss is a mean over the batch, so ``forward`` returns F split over the images,
+
+        F_b = sum_d [a_d KL_bd + (1 - a_d) lambda],      a_d = 1 if KL_d > lambda else 0,
+
+    whose mean over b is F exactly. Away from KL_d = lambda the active set a is constant, so
+
+        dF_b/dmean_bd = a_d mean_bd,      dF_b/dstd_bd = a_d (std_bd - std_bd / (1e-8 + std_bd^2)):
+
+    GaussianKL's gradient where the dimension's mean KL is above lambda, zero where it is under (there the
+    max is the constant lambda: a dimension below its free bits feels no pull towards the prior). At a tie
+    the gradient is taken as zero. ``forward(mean, std, eps)`` takes the noise like the other KL estimators
+    and ignores it.
+    """
+
+    def __init__(self, free_bits: float) -> None:
+        self.free_bits = free_bits
+
+    def forward(self, mean: np.ndarray, std: np.ndarray, eps: np.ndarray | None = None) -> np.ndarray:
+        self.mean, self.std = mean, std
+        per_dim = kl_per_dimension(mean, std)                                   # KL_bd (B, D)
+        self.dimension_kl = per_dim.mean(axis=0)                                # KL_d (D,)
+        self.active = self.dimension_kl > self.free_bits                        # a_d (D,)
+        floor = np.asarray(self.free_bits * np.count_nonzero(~self.active), dtype=mean.dtype)
+        return (per_dim * self.active).sum(axis=1) + floor                      # F_b (B,)
+
+    def backward(self, grad_out) -> tuple[np.ndarray, np.ndarray]:
+        g = _per_example(grad_out, self.mean) * self.active
+        return g * self.mean, g * (self.std - self.std / (VARIANCE_GUARD + self.std * self.std))
+
+
 # -- options beside the seed's terms: the exact likelihood, the sampled KL, the IWAE bound -----------------
 
 

@@ -8,11 +8,12 @@ from .plots import (
     nice_ticks,
     normal_cdf,
     normal_quantile,
+    plot_comparison,
     plot_curves,
     plot_latent_scatter,
     read_metrics,
 )
 
 __all__ = ["PALETTE", "TRAIN_COLOUR", "Axes", "class_samples", "interpolations", "manifold", "nice_ticks",
-           "normal_cdf", "normal_quantile", "one_style_ten_digits", "plot_curves", "plot_latent_scatter",
-           "read_metrics", "reconstruction_pairs", "write_all"]
+           "normal_cdf", "normal_quantile", "one_style_ten_digits", "plot_comparison", "plot_curves",
+           "plot_latent_scatter", "read_metrics", "reconstruction_pairs", "write_all"]

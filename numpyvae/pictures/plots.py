@@ -141,8 +141,12 @@ class Axes:
         save_pillow(self.image, path)
 
 
+TERMS = ("test_reconstruction", "test_kl", "active_units")  # the columns metrics.csv has had since free bits
+
+
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
-    """metrics.csv as columns: step, train_loss, test_loss (float arrays)."""
+    """metrics.csv as columns (float arrays): step, train_loss, test_loss, and, in a file written since they
+    were logged, test_reconstruction, test_kl and active_units (an older file has only the first three)."""
     try:
         with open(path, newline="") as file:
             rows = list(csv.DictReader(file))
@@ -151,24 +155,78 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     columns = ("step", "train_loss", "test_loss")
     if not rows or any(column not in rows[0] for column in columns):
         raise DataError(f"{path} holds no metrics rows (expected the columns {', '.join(columns)})")
+    columns += tuple(column for column in TERMS if column in rows[0])
     try:
         return {column: np.array([float(row[column]) for row in rows]) for column in columns}
     except (TypeError, ValueError) as error:
         raise DataError(f"{path} has a value that is not a number ({error})") from None
 
 
+def _span(*arrays: np.ndarray) -> tuple[float, float]:
+    """The finite range of the values, (0, 1) when there is none."""
+    values = np.concatenate(arrays)
+    values = values[np.isfinite(values)]
+    return (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+
+
+def _stacked(panels: list[Axes]) -> Image.Image:
+    """The panels one under the other, in one picture."""
+    image = Image.new("RGB", (max(p.image.width for p in panels), sum(p.image.height for p in panels)), "white")
+    top = 0
+    for panel in panels:
+        image.paste(panel.image, (0, top))
+        top += panel.image.height
+    return image
+
+
 def plot_curves(metrics_path: str | Path, png_path: str | Path) -> None:
-    """The training loss (mean since the previous row) and the test -ELBO against the step."""
+    """The training loss (mean since the previous row) and the test -ELBO against the step; for a file that logs
+    them, the test reconstruction term beside them and, in two panels below, the test KL and the active units."""
     metrics = read_metrics(metrics_path)
-    losses = np.concatenate([metrics["train_loss"], metrics["test_loss"]])
-    losses = losses[np.isfinite(losses)]
-    low, high = (float(losses.min()), float(losses.max())) if len(losses) else (0.0, 1.0)
-    axes = Axes((0.0, float(metrics["step"].max())), (low, high), title="loss curves",
-                x_label="step", y_label="loss (nats)")
+    steps = (0.0, float(metrics["step"].max()))
+    terms = "test_reconstruction" in metrics
+    shown = [metrics["train_loss"], metrics["test_loss"]] + ([metrics["test_reconstruction"]] if terms else [])
+    axes = Axes(steps, _span(*shown), title="loss curves", x_label="step", y_label="loss (nats)")
     axes.line(metrics["step"], metrics["train_loss"], TRAIN_COLOUR)
     axes.line(metrics["step"], metrics["test_loss"], TEST_COLOUR)
-    axes.legend([("train loss", TRAIN_COLOUR), ("test -ELBO", TEST_COLOUR)])
-    axes.save(png_path)
+    legend = [("train loss", TRAIN_COLOUR), ("test -ELBO", TEST_COLOUR)]
+    if not terms:  # a metrics.csv written before the terms were logged
+        axes.legend(legend)
+        axes.save(png_path)
+        return
+    axes.line(metrics["step"], metrics["test_reconstruction"], PALETTE[2])
+    axes.legend(legend + [("test reconstruction", PALETTE[2])])
+    kl = Axes(steps, _span(metrics["test_kl"]), title="test KL(q(z|x) || p(z))", x_label="step", y_label="nats")
+    kl.line(metrics["step"], metrics["test_kl"], PALETTE[3])
+    units = Axes(steps, _span(metrics["active_units"], np.zeros(1)), title="active units (Var E_q[z_d] > 0.01)",
+                 x_label="step", y_label="units")
+    units.line(metrics["step"], metrics["active_units"], PALETTE[4])
+    save_pillow(_stacked([axes, kl, units]), png_path)
+
+
+def plot_comparison(runs: dict[str, str | Path], png_path: str | Path) -> None:
+    """Several runs side by side, one colour each (``runs``: label -> metrics.csv): the test -ELBO, the test
+    KL and the active units against the step, in three panels one under the other. Each file must log the
+    terms (a metrics.csv written since they were)."""
+    if not 1 <= len(runs) <= len(PALETTE):
+        raise DataError(f"a comparison draws 1 to {len(PALETTE)} runs, got {len(runs)}")
+    metrics = {label: read_metrics(path) for label, path in runs.items()}
+    if lacking := [str(runs[label]) for label, m in metrics.items() if "test_kl" not in m]:
+        raise DataError(f"{lacking[0]} does not log the KL and the active units (written by an older numpyvae)")
+    steps = (0.0, max(float(m["step"].max()) for m in metrics.values()))
+    panels = []
+    for column, title, unit in (("test_loss", "test -ELBO", "nats"), ("test_kl", "test KL(q(z|x) || p(z))", "nats"),
+                                ("active_units", "active units (Var E_q[z_d] > 0.01)", "units")):
+        # the units from 0, with room above the highest for the legend (they often all sit at the top)
+        extra = [np.zeros(1), 1.5 * np.nanmax([m[column] for m in metrics.values()], axis=None, initial=1)[None]] \
+            if column == "active_units" else []
+        axes = Axes(steps, _span(*[m[column] for m in metrics.values()], *extra), title=title, x_label="step",
+                    y_label=unit)
+        for colour, m in zip(PALETTE, metrics.values(), strict=False):
+            axes.line(m["step"], m[column], colour)
+        axes.legend(list(zip(metrics, PALETTE, strict=False)))
+        panels.append(axes)
+    save_pillow(_stacked(panels), png_path)
 
 
 def plot_latent_scatter(model: VAE, images: np.ndarray, labels: np.ndarray | None, png_path: str | Path,

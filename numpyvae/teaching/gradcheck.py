@@ -25,6 +25,7 @@ from ..nn.layers import ELU, Concat, Dense, Dropout, Layer, LeakyReLU, ReLU, Seq
 from ..nn.losses import (
     BernoulliLogLikelihood,
     ExactBernoulliLogLikelihood,
+    FreeBitsKL,
     GaussianKL,
     GaussianLogDensity,
     GaussianLogLikelihood,
@@ -32,6 +33,7 @@ from ..nn.losses import (
     LogImportanceWeight,
     SampledKL,
     StandardNormalLogDensity,
+    kl_per_dimension,
 )
 from ..nn.mixture import MixtureLogDensity
 
@@ -200,6 +202,10 @@ def loss_term_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
     # log q's derivatives scale as 1/std^k: a std near 0.05 would make the differences' own error O(h^4 / std^5)
     q_std = rng.uniform(0.5, 2, (4, 3))
     log_weights = rng.normal(scale=3, size=(5, 4))  # K = 5 samples of 4 images
+    # free bits: lambda halfway between the two smallest dimensions' batch-mean KLs, so one dimension sits under
+    # its floor (zero gradient) and two above, none at the max's kink
+    dimension_kl = np.sort(kl_per_dimension(mean, std).mean(axis=0))
+    free_bits = FreeBitsKL((dimension_kl[0] + dimension_kl[1]) / 2)
     return [
         *[(name, check_gradients(lambda term=term: term.forward(logits, targets),
                                  lambda g, term=term: {"logits": term.backward(g)}, {"logits": logits}))
@@ -209,6 +215,9 @@ def loss_term_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
                                                 {"logits": wide_logits})),
         ("GaussianKL", check_gradients(lambda: kl.forward(mean, std),
                                        lambda g: dict(zip(("mean", "std"), kl.backward(g), strict=True)),
+                                       {"mean": mean, "std": std})),
+        ("FreeBitsKL", check_gradients(lambda: free_bits.forward(mean, std),
+                                       lambda g: dict(zip(("mean", "std"), free_bits.backward(g), strict=True)),
                                        {"mean": mean, "std": std})),
         ("SampledKL", check_gradients(lambda: sampled_kl.forward(mean, std, eps),
                                       lambda g: dict(zip(("mean", "std"), sampled_kl.backward(g), strict=True)),
@@ -239,7 +248,9 @@ def vae_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
                 ("VAE relu/leaky", True, dict(hidden_dims=(7, 6, 5), decoder_dims=(6, 8),
                                               activations=("relu", "leaky_relu", "tanh"),
                                               decoder_activations=("leaky_relu", "relu"))),
-                ("VAE kl sampled", True, dict(kl="sampled")), ("VAE exact LL", True, dict(likelihood="exact")),
+                ("VAE kl sampled", True, dict(kl="sampled")),
+                ("VAE free bits", True, dict(free_bits=0.75)),  # one dimension of three under 0.75 nats
+                ("VAE exact LL", True, dict(likelihood="exact")),
                 ("CVAE", True, dict(num_classes=4)),
                 ("IWAE K=1", True, dict(objective="iwae", k=1)), ("IWAE K=4", True, dict(objective="iwae", k=4)),
                 ("CVAE IWAE K=3", True, dict(objective="iwae", k=3, num_classes=4))]
@@ -266,11 +277,14 @@ def distance_to_kinks(model: VAE, x: np.ndarray, eps: np.ndarray, labels: np.nda
 
     A central difference whose steps carry such an input across 0 measures a different function on each
     side: ReLU's slope jumps there, ELU's curvature does. The check then reports the step, not the gradient.
+    With free bits, the distance of each dimension's batch-mean KL from lambda counts too (the max's kink).
     """
     state = model.rng.bit_generator.state
     model.loss(x, training, eps, labels)
     model.rng.bit_generator.state = state
     distances = [np.inf]
+    if isinstance(model.kl, FreeBitsKL) and model.objective == "elbo":  # max(lambda, KL_d) has its kink at lambda
+        distances.append(np.abs(model.kl.dimension_kl - model.kl.free_bits).min())
     for network in (model.encoder, model.decoder):
         for dense, activation in zip(network.layers, network.layers[1:], strict=False):
             if isinstance(dense, Dense) and isinstance(activation, (ELU, ReLU, LeakyReLU)):

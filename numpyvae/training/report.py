@@ -1,4 +1,20 @@
-"""What a person sees during training: the seed's PNGs, 8x8 grids, metrics.csv, the test (and validation) -ELBO."""
+"""What a person sees during training: the seed's PNGs, 8x8 grids, metrics.csv, the test (and validation) -ELBO.
+
+metrics.csv has one row per report:
+
+    step               the training step
+    train_loss         the mean training objective since the previous row (the loss the run minimizes: with
+                       --kl-weight, --kl-warmup or --free-bits it is not the -ELBO)
+    test_loss          the test-set -ELBO (analytic KL, one z per image, dropout off; the autoencoder's
+                       reconstruction loss)
+    test_reconstruction, test_kl   its two terms, E_q[-log p(x | z)] and KL(q(z | x) || p(z)), test-set means
+    active_units       latent dimensions with Var_x E_q[z_d] > 0.01 over the test images
+    validation_loss    the validation -ELBO (with --validation only)
+
+test_reconstruction, test_kl and active_units come from the same pass as test_loss
+(evaluation.bounds.posterior_pass, which evaluation uses too), so they cost nothing more. A run resumed from a
+metrics.csv written before these columns existed keeps that file's columns.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +23,13 @@ import csv
 import numpy as np
 
 from ..data import to_float
-from ..evaluation.bounds import negative_elbo
+from ..evaluation.bounds import negative_elbo, posterior_pass
 from ..formats.png import save_grid, save_image
 from .state import Run
 
 TEST_IMAGE = 6  # the seed's input.png is test image 6
 GRID = 64  # 8x8 grids of reconstructions and prior samples
+COLUMNS = ("step", "train_loss", "test_loss", "test_reconstruction", "test_kl", "active_units")
 
 
 class Reporter:
@@ -36,23 +53,30 @@ class Reporter:
         save_grid(self.first_images, run.out / "input_grid.png", columns=8, shape=self.shape)
         self.metrics = run.out / "metrics.csv"
         if not self.metrics.exists():
-            self.metrics.write_text("step,train_loss,test_loss" + (",validation_loss" if validation is not None
-                                                                     else "") + "\n")
+            self.metrics.write_text(",".join(COLUMNS + (("validation_loss",) if validation is not None else ()))
+                                    + "\n")
+        with open(self.metrics, newline="") as file:  # an older run's file keeps its own columns
+            self.columns = next(csv.reader(file), list(COLUMNS))
 
     def report(self, step: int, train_loss: float) -> float:
         model, out = self.run.model, self.run.out
-        test_loss = negative_elbo(model, self.test_images, labels=self.test_labels)
+        terms = posterior_pass(model, self.test_images, labels=self.test_labels)  # -ELBO, its terms, active units
+        test_loss = terms.negative_elbo(model.variational)
         reconstructions = model.reconstruct(self.first_images, self.first_labels)
         samples = model.decode(self.prior_z, self.prior_labels)
         save_image(reconstructions[self.shown], out / f"{step}.png", self.shape)  # the seed's two pictures come
         save_image(samples[0], out / f"z_{step}.png", self.shape)                 # from the grids' own rows
         save_grid(reconstructions, out / f"reconstructions_{step}.png", columns=8, shape=self.shape)
         save_grid(samples, out / f"samples_{step}.png", columns=8, shape=self.shape)
-        row = [step, f"{train_loss:.4f}", f"{test_loss:.4f}"]
+        variational = model.variational  # the autoencoder has no KL and no posterior to count units of
+        row = dict(step=step, train_loss=f"{train_loss:.4f}", test_loss=f"{test_loss:.4f}",
+                   test_reconstruction=f"{-np.mean(terms.log_likelihood):.4f}",
+                   test_kl=f"{np.mean(terms.kl):.4f}" if variational else "nan",
+                   active_units=terms.active_units if variational else "nan")
         if self.validation is not None:
             images, labels = self.validation
             self.validation_loss = negative_elbo(model, images, labels=labels if model.conditional else None)
-            row.append(f"{self.validation_loss:.4f}")
+            row["validation_loss"] = f"{self.validation_loss:.4f}"
         with open(self.metrics, "a", newline="") as file:
-            csv.writer(file).writerow(row)
+            csv.DictWriter(file, self.columns, extrasaction="ignore").writerow(row)
         return test_loss
