@@ -22,9 +22,9 @@ from .training.checkup import OFF, report_lines, run_checkup
 def build_parser() -> Parser:
     parser = Parser(prog="python -m numpyvae.doctor", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds; in each, every setting runs once in a fresh process (default: 3)")
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per process (default: 30)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds; in each, every setting runs once in a fresh process (default: 5)")
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per process (default: 50)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps before them (default: 10)")
     parser.add_argument("--batch", type=int, default=128, help="images per step (default: 128, the seed's)")
     parser.add_argument("--coretypes", nargs="+", default=None, metavar="CORETYPE",

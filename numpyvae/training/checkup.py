@@ -174,7 +174,7 @@ def plan(coretypes: list[str], threads: list[int], environ: dict[str, str], now:
     return settings, notes
 
 
-def run_checkup(rounds: int = 3, steps: int = 30, warmup: int = 10, batch_size: int = 128,
+def run_checkup(rounds: int = 5, steps: int = 50, warmup: int = 10, batch_size: int = 128,
                 coretypes: list[str] | None = None, threads: list[int] | None = None, seconds: float = 60.0,
                 progress: bool = True, environ: dict[str, str] | None = None) -> Checkup:
     """Time the seed's step under every setting, each alone in a fresh process, rounds alternating.
