@@ -1,4 +1,5 @@
-"""The package's shape, tested: no import cycles, and no module imports from a layer above its own.
+"""The package's shape, tested: no import cycles, no module imports from a layer above its own, and the
+README's table of the code names every module (and nothing that is not there).
 
 Layers, lowest first (a module may import from its own layer and those below):
 
@@ -14,6 +15,7 @@ Layers, lowest first (a module may import from its own layer and those below):
 """
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "numpyvae"
@@ -93,3 +95,47 @@ def test_the_layers_name_every_subpackage():
     for top in commands:
         assert (PACKAGE / f"{top}.py").is_file(), f"{top} is a subpackage that no layer names"
         assert len((PACKAGE / f"{top}.py").read_text().splitlines()) < 120, f"{top}.py is not a thin command"
+
+
+# -- the README's table of the code names every module ----------------------------------------------------------
+
+MODULE_SPAN = re.compile(r"^[a-z_]+/?$")
+
+
+def without_parentheses(text: str) -> str:
+    while re.search(r"\([^()]*\)", text):
+        text = re.sub(r"\([^()]*\)", "", text)
+    return text
+
+
+def named_in_the_readme() -> set[str]:
+    """Paths relative to numpyvae/ that the README's table names: the module column's files, and for a package
+    (``numpyvae/formats/``) the modules (``atomic``) and subpackages (``explain/``) its row lists outside
+    parentheses, which describe them."""
+    text = (PACKAGE.parent / "README.md").read_text()
+    start = text.index("| layer | module | what |")
+    rows = [line.strip("|").split("|") for line in text[start:text.index("\n\n", start)].splitlines()[2:]]
+    named = set()
+    for _, module, what in rows:
+        for span in re.findall(r"`([^`]+)`", module):
+            span = span.removeprefix("numpyvae/")
+            if not span.endswith("/"):
+                named.add(span)
+                continue
+            for item in re.findall(r"`([^`]+)`", without_parentheses(what)):
+                if MODULE_SPAN.match(item):
+                    named.add(span + (item if item.endswith("/") else f"{item}.py"))
+    return named
+
+
+def test_the_readme_names_every_module_and_only_real_ones():
+    expected = set()
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).parts
+        if len(parts) > 2:
+            expected.add("/".join(parts[:2]) + "/")  # a subpackage's modules are its own docstring's business
+        elif parts[-1] != "__init__.py" or len(parts) == 1:
+            expected.add("/".join(parts))
+    named = named_in_the_readme()
+    assert sorted(expected - named) == [], "modules the README's table of the code does not name"
+    assert sorted(name for name in named if not (PACKAGE / name).exists()) == [], "named, but not in the tree"

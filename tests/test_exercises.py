@@ -142,8 +142,10 @@ MISTAKES = [  # (exercise, the solution's line, the mistaken line, the row that 
      "return self.normalized * np.asarray(grad_out) / len(self.normalized)", "dL/dlog w", "divided by K"),
     ("iwae_weights", "self.normalized = shifted / total", "self.normalized = shifted / shifted.sum(axis=1, "
      "keepdims=True)", "dL/dlog w", "normalized over the images (axis 1)"),
-    ("capstone", "grad_sigma = grad_z * model.eps + kl_grad_sigma", "grad_sigma = grad_z + kl_grad_sigma",
+    ("capstone", "grad_sigma = grad_z * eps + kl_grad_sigma", "grad_sigma = grad_z + kl_grad_sigma",
      "encoder.std.weight", "relative error"),
+    ("capstone", "model.kl.backward(model.effective_kl_weight() / batch)", "model.kl.backward(1 / batch)",
+     "encoder.mean.weight", ""),
     ("capstone", "grad = model.reconstruction.backward(-1 / batch)", "grad = model.reconstruction.backward(-1)",
      "decoder.output.bias", ""),
     ("capstone", "grad_h = model.mean_head.backward(grad_mu) + ", "model.mean_head.backward(grad_mu)\n    grad_h = ",
@@ -164,7 +166,7 @@ def test_a_known_mistake_fails_far_above_the_tolerance(tmp_path, name, old, new,
 
 def test_the_capstone_rows_run_from_the_loss_down_and_locate_the_break(tmp_path):
     """Forgetting eps at z = mu + sigma eps: the decoder's rows and the mean head pass, the std head's fail."""
-    path = wrong(tmp_path, "capstone", "grad_sigma = grad_z * model.eps + kl_grad_sigma",
+    path = wrong(tmp_path, "capstone", "grad_sigma = grad_z * eps + kl_grad_sigma",
                  "grad_sigma = grad_z + kl_grad_sigma")
     rows = run_check("capstone", path).rows
     assert [row.what for row in rows][:2] == ["decoder.output.bias", "decoder.output.weight"]
@@ -174,7 +176,7 @@ def test_the_capstone_rows_run_from_the_loss_down_and_locate_the_break(tmp_path)
 
 def test_the_capstone_refuses_the_models_own_backward(tmp_path, capsys):
     path = tmp_path / "capstone.py"
-    path.write_text("def backward(model):\n    model.backward()\n")
+    path.write_text("def backward(model, terms, eps):\n    model.backward()\n")
     assert main(["check", "capstone", "--file", str(path)]) == 1
     rows = rows_of(capsys.readouterr().out)
     assert {result for result, _ in rows.values()} == {"FAIL"}

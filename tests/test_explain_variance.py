@@ -18,14 +18,15 @@ def tiny(seed=0, **options):
     return model, x
 
 
-def test_the_score_function_estimate_is_the_gradient_of_its_surrogate():
-    """With z held fixed, the estimate is the gradient of -(1/B) sum f(z) log q(z | x) + KL / B: checked by
+@pytest.mark.parametrize("beta", [1.0, 0.3])
+def test_the_score_function_estimate_is_the_gradient_of_its_surrogate(beta):
+    """With z held fixed, the estimate is the gradient of -(1/B) sum f(z) log q(z | x) + beta KL / B: checked by
     central differences of that surrogate in every encoder parameter."""
-    model, x = tiny()
+    model, x = tiny(kl_weight=beta)
     eps = np.random.default_rng(1).standard_normal((5, 3))
-    terms = model.elbo_terms(x, False, eps)
+    terms = model.elbo_terms(x, False, eps, kl="analytic")
     z, f = terms.mean + terms.std * eps, terms.log_likelihood.copy()
-    variance.score_function_backward(model, baseline=0.7)  # a baseline changes the surrogate, not the check
+    variance.score_function_backward(model, terms, eps, baseline=0.7)  # a baseline changes the surrogate, not the check
     f = f - 0.7
     analytic = {name: grad.copy() for name, grad in model.grads.items() if name.startswith("encoder.")}
 
@@ -33,7 +34,7 @@ def test_the_score_function_estimate_is_the_gradient_of_its_surrogate():
         mean, std = model.encode(x)
         log_q = -0.5 * (((z - mean) / std) ** 2).sum(axis=1) - np.log(std).sum(axis=1)
         kl = 0.5 * (std ** 2 + mean ** 2 - np.log(1e-8 + std ** 2) - 1).sum(axis=1)
-        return (-f * log_q + kl) / len(x)
+        return (-f * log_q + beta * kl) / len(x)
 
     for name, grad in analytic.items():
         assert relative_error(grad, numerical_gradient(surrogate, model.params[name])) < 1e-7, name
@@ -121,8 +122,8 @@ def test_a_biased_estimator_is_caught_by_the_paired_test():
     model, x = tiny(seed=3)
     original = variance.score_function_backward
 
-    def biased(model, baseline=0.0):
-        original(model, baseline if np.isscalar(baseline) else model.log_likelihood - 0.5 * model.eps.sum(axis=1))
+    def biased(model, terms, eps, baseline=0.0):
+        original(model, terms, eps, baseline if np.isscalar(baseline) else terms.log_likelihood - 0.5 * eps.sum(axis=1))
 
     variance.score_function_backward = biased
     try:

@@ -73,14 +73,43 @@ def test_iwae_is_the_log_mean_of_the_samples_weights(prior):
     """log (1/K) sum_k w_k, with each w_k the one-sample sampled ELBO's weight at the same noise."""
     model = small(prior=prior, objective="iwae", k=4)
     x, eps = batch(model, k=4)
-    loss = model.loss(x, False, eps)
+    iwae = model.loss_terms(x, False, eps)
     weights = []
     for k in range(4):
-        model.elbo(x, False, [e[k] for e in eps], kl="sampled")
-        weights.append(model.log_likelihood - model.kl_divergence)
+        terms = model.elbo_terms(x, False, [e[k] for e in eps], kl="sampled")
+        weights.append(terms.log_likelihood - terms.kl)
     weights = np.array(weights)
-    expected = -np.mean(np.log(np.mean(np.exp(weights - weights.max(0)), axis=0)) + weights.max(0))
-    assert loss == pytest.approx(expected, rel=1e-13)
+    np.testing.assert_allclose(iwae.log_weights, weights, rtol=1e-13)  # (K, B), sample k's weight in row k
+    expected = -np.log(np.mean(np.exp(weights - weights.max(0)), axis=0)) - weights.max(0)
+    np.testing.assert_allclose(iwae.losses, expected, rtol=1e-13)
+    assert iwae.losses.mean() == pytest.approx(expected.mean(), rel=1e-13)
+
+
+OLD_NAMES = ("z_mean", "z_std", "log_likelihood", "kl_divergence", "example_losses", "log_weights", "kl_term",
+             "kl_term_weight")
+
+
+@pytest.mark.parametrize("objective", ["elbo", "iwae"])
+def test_the_terms_are_returned_and_not_left_on_the_model(objective):
+    """loss is the mean of the returned terms' losses, the ELBO's losses are beta KL - log p(x | z1), and neither
+    model keeps a copy of a term for others to read (what it keeps is backward's cache)."""
+    k = 3 if objective == "iwae" else None
+    options = dict(objective="iwae", k=3) if k else {}
+    model = small(kl_weight=0.3, **options)
+    x, eps = batch(model, k=k)
+    terms = model.loss_terms(x, False, eps)
+    assert model.loss(x, False, eps) == terms.losses.mean()
+    assert terms.mean.shape == terms.std.shape == (5, 4)
+    np.testing.assert_array_equal(terms.mean, model.encode(x)[0])  # q(z1 | x); no dropout in either
+    if k:
+        assert terms.log_likelihood.shape == terms.kl.shape == terms.log_weights.shape == (3, 5)
+        np.testing.assert_array_equal(terms.log_weights, terms.log_likelihood - terms.kl)
+    else:
+        assert terms.log_likelihood.shape == terms.kl.shape == (5,) and terms.log_weights is None
+        np.testing.assert_array_equal(terms.losses, 0.3 * terms.kl - terms.log_likelihood)
+    vae = VAE(12, (7, 6), 3, seed=0, dtype=np.float64, **options)
+    vae.loss(x)
+    assert [name for name in OLD_NAMES if hasattr(model, name) or hasattr(vae, name)] == []
 
 
 def test_analytic_and_sampled_elbo_agree_on_average():
@@ -261,8 +290,7 @@ def test_inference_shapes_ranges_and_dtype():
         x = (np.random.default_rng(0).random((6, 784)) > 0.5).astype(np.float32)
         mean, std = model.encode(x)
         assert mean.shape == std.shape == (6, 100) and mean.dtype == np.float32 and np.all(std > 0)
-        model.elbo(x)
-        np.testing.assert_array_equal(model.z_mean, mean)  # dropout is off in both (keep_prob 1)
+        np.testing.assert_array_equal(model.elbo_terms(x).mean, mean)  # dropout is off in both (keep_prob 1)
         layers = model.encode_all(x)
         assert [m.shape for m, _ in layers] == [(6, 100), (6, 50)]
         np.testing.assert_array_equal(layers[0][0], mean)

@@ -20,9 +20,10 @@ This module must not import NumPy: it runs before NumPy loads. ``describe`` read
 really runs and its thread count afterwards, through ctypes, from the library NumPy loaded; with a BLAS that
 is not OpenBLAS (MKL, Accelerate) it names the BLAS and leaves the kernels unknown. Nothing here raises.
 
-The rest of this subpackage sits above the models, since it times a training step: ``timing`` holds the
-fair harness (each setting alone in a fresh process, rounds alternating, medians) that ``numpyvae.doctor``
-and ``benchmarks/`` share, numpyvae.training.checkup the doctor's settings and advice.
+The rest of this subpackage, ``timing``, is the fair harness (each setting alone in a fresh process, rounds
+alternating, medians) that ``numpyvae.doctor`` and ``benchmarks/`` share; it needs nothing above this layer
+either, as what it times is the caller's. The doctor's timed training step, its settings and advice are in
+numpyvae.training.checkup, above the models it builds.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ from ..nn.losses import (
 from ..nn.mixture import MixtureLogDensity
 from .architecture import resolve
 from .gaussian_mlp import GaussianMLP, mlp
-from .vae import LossTerms
+from .terms import LossTerms
 
 OBJECTIVES = ("elbo", "iwae")
 KL_ESTIMATORS = ("analytic", "sampled")
@@ -82,7 +82,8 @@ class HierarchicalVAE:
     or, for i = 1, to the logits of x) and, with the VampPrior, ``prior.pseudo_inputs``; weights are (in, out).
     ``hidden_dims[i]`` are encoder i+1's widths, ``decoder_dims[i]`` decoder i+1's (default: mirrored), and the
     activations go by the rules of ``architecture.resolve`` per layer (one name applies to everything).
-    ``config`` rebuilds the architecture: HierarchicalVAE(**config).
+    ``config`` rebuilds the architecture: HierarchicalVAE(**config). A forward pass returns its LossTerms;
+    what it keeps (``eps``, ``z``, ``posteriors``, and each layer's and density's own) is ``backward``'s cache.
     """
 
     variational, conditional = True, False
@@ -219,25 +220,25 @@ class HierarchicalVAE:
 
     def loss(self, x: np.ndarray, training: bool = True, eps=None, labels=None) -> float:
         """The model's objective for a batch x (B, input_dim) in [0, 1]: ``elbo`` or ``iwae`` (see each)."""
-        if self.objective == "iwae":
-            return self.iwae(x, training, eps, labels)
-        return self.elbo(x, training, eps, labels)
+        return float(self.loss_terms(x, training, eps, labels).losses.mean())
 
     def loss_terms(self, x: np.ndarray, training: bool = True, eps=None, labels=None) -> LossTerms:
-        """The per-image terms of ``loss``, as ``VAE.loss_terms`` returns them (q(z1 | x) as the posterior)."""
-        self.loss(x, training, eps, labels)
-        iwae = self.last_objective == "iwae"
-        mean, std = (part.reshape(len(x), -1) for part in self.posteriors[0])
-        return LossTerms(log_likelihood=self.log_likelihood, kl=self.kl_divergence, mean=mean, std=std,
-                         losses=self.example_losses, log_weights=self.log_weights if iwae else None)
+        """The per-image terms of ``loss`` (``elbo_terms`` or ``iwae_terms``); caches for ``backward`` like it."""
+        if self.objective == "iwae":
+            return self.iwae_terms(x, training, eps, labels)
+        return self.elbo_terms(x, training, eps, labels)
 
     def elbo(self, x: np.ndarray, training: bool = True, eps=None, labels=None, kl: str | None = None) -> float:
-        """-mean(log p(x | z1) - kl_weight KL) for a batch x (B, input_dim), one sample per image.
+        """-mean(log p(x | z1) - kl_weight KL) for a batch x (B, input_dim): the mean of ``elbo_terms``' losses."""
+        return float(self.elbo_terms(x, training, eps, labels, kl).losses.mean())
+
+    def elbo_terms(self, x: np.ndarray, training: bool = True, eps=None, labels=None,
+                   kl: str | None = None) -> LossTerms:
+        """The ELBO's terms for a batch x (B, input_dim), one sample per image; caches for ``backward``.
 
         ``eps`` is a list of L arrays (B, D_i) (a single array when L = 1); ``kl`` overrides the model's
-        estimator ("analytic" or "sampled", module docstring). Left behind, all (B,): ``log_likelihood``,
-        ``kl_divergence`` (the KL of ``kl``, sampled in part or whole) and ``example_losses``; and q(z1 | x)'s
-        ``z_mean`` and ``z_std`` (B, D_1), as VAE.elbo leaves them.
+        estimator ("analytic" or "sampled", module docstring). ``log_likelihood``, ``losses`` and ``kl`` (the KL
+        of that estimator, sampled in part or whole) are (B,); ``mean`` and ``std`` are q(z1 | x)'s, (B, D_1).
         """
         self.one_hot(labels, len(x))
         kl = kl or self.kl_estimator
@@ -246,29 +247,33 @@ class HierarchicalVAE:
         if kl == "analytic" and self.prior == "vampprior":
             raise ValueError("the VampPrior's KL has no closed form: use kl='sampled'")
         self.eps = [noise[None] for noise in self._noise(eps, None, len(x))]
-        self._forward(x, training, analytic=kl == "analytic")
-        self.log_likelihood, self.kl_divergence = self.log_likelihood[0], self.kl_divergence[0]
-        self.z_mean, self.z_std = (part.reshape(len(x), -1) for part in self.posteriors[0])  # q(z1 | x), as VAE
-        self.example_losses = self.kl_weight * self.kl_divergence - self.log_likelihood
+        log_likelihood, kl_values = (term[0] for term in self._forward(x, training, analytic=kl == "analytic"))
         self.last_objective = "elbo"
-        return float(self.example_losses.mean())
+        return LossTerms(log_likelihood, kl_values, *self.posteriors[0],
+                         losses=self.kl_weight * kl_values - log_likelihood)
 
     def iwae(self, x: np.ndarray, training: bool = True, eps=None, labels=None) -> float:
-        """-mean over images of log (1/K) sum_k w_k with K samples through every layer (Burda et al. 2016).
+        """-mean over images of log (1/K) sum_k w_k (Burda et al. 2016): the mean of ``iwae_terms``' losses."""
+        return float(self.iwae_terms(x, training, eps, labels).losses.mean())
 
-        ``eps`` is a list of L arrays (K, B, D_i) (default: drawn, K = ``self.k``). Left behind:
-        ``log_weights``, ``log_likelihood``, ``kl_divergence`` (log q - log p of the latents, sampled), all
-        (K, B), and ``example_losses`` (B,). The KL weight plays no part.
+    def iwae_terms(self, x: np.ndarray, training: bool = True, eps=None, labels=None) -> LossTerms:
+        """The IWAE bound's terms with K samples through every layer; caches for ``backward``.
+
+        ``eps`` is a list of L arrays (K, B, D_i) (default: drawn, K = ``self.k``). ``log_weights``,
+        ``log_likelihood`` and ``kl`` (log q - log p of the latents, sampled) are (K, B), ``losses`` (B,).
+        The KL weight plays no part.
         """
         self.one_hot(labels, len(x))
         self.eps = self._noise(eps, self.k, len(x))
-        self._forward(x, training, analytic=False)
-        self.example_losses = -self.bound.forward(self.log_weights)
+        log_likelihood, kl_values = self._forward(x, training, analytic=False)
+        log_weights = log_likelihood - kl_values                           # (K, B)
+        losses = -self.bound.forward(log_weights)
         self.last_objective = "iwae"
-        return float(self.example_losses.mean())
+        return LossTerms(log_likelihood, kl_values, *self.posteriors[0], losses, log_weights)
 
-    def _forward(self, x: np.ndarray, training: bool, analytic: bool) -> None:
-        """Every term of log w for the samples of ``self.eps`` (K, B, D_i); caches for ``backward``."""
+    def _forward(self, x: np.ndarray, training: bool, analytic: bool) -> tuple[np.ndarray, np.ndarray]:
+        """log p(x | z1) and the KL, log q - log p of the latents, (K, B) each, for the samples of ``self.eps``
+        (K, B, D_i): log w is their difference. Caches for ``backward``."""
         k, batch = self.eps[0].shape[:2]
         self.analytic = analytic
         self.posteriors, self.z = [], []
@@ -282,7 +287,7 @@ class HierarchicalVAE:
             h = self.z[-1].reshape(k * batch, -1)
         logits = self.decoder.forward(self.z[0].reshape(k * batch, -1), training)
         targets = x if k == 1 else np.tile(x, (k, 1))
-        self.log_likelihood = self.reconstruction.forward(logits, targets).reshape(k, batch)
+        log_likelihood = self.reconstruction.forward(logits, targets).reshape(k, batch)
         log_p = 0
         for i in range(self.levels - 1):                      # log p(z_i | z_{i+1})
             mean, std = self.decoders[i + 1].forward(self.z[i + 1].reshape(k * batch, -1), training)
@@ -293,10 +298,8 @@ class HierarchicalVAE:
             log_q = log_q + self.q_densities[i].forward(self.z[i], *self.posteriors[i])
         if analytic:  # KL(q(z_L | .) || N(0, I)) in closed form, in place of log q(z_L | .) - log p(z_L)
             mean, std = (part.reshape(batch, -1) for part in self.posteriors[-1])
-            self.kl_divergence = log_q - log_p + self.top_kl.forward(mean, std)[None]
-        else:
-            self.kl_divergence = log_q - log_p - self._log_prior(self.z[-1])
-        self.log_weights = self.log_likelihood - self.kl_divergence        # (K, B)
+            return log_likelihood, log_q - log_p + self.top_kl.forward(mean, std)[None]
+        return log_likelihood, log_q - log_p - self._log_prior(self.z[-1])
 
     def backward(self) -> None:
         """Fill ``grads`` with d loss / d param for the batch of the last ``loss`` (``elbo``, ``iwae``) call."""

@@ -37,8 +37,6 @@ them back to z_mean and z_std, summed over the K samples, which share them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..config import to_dict, validate
@@ -53,6 +51,7 @@ from ..nn.losses import (
     clipped_sigmoid,
 )
 from .config import ModelConfig
+from .terms import LossTerms
 
 STD_FLOOR = 1e-6  # the seed's z_std = 1e-6 + softplus(.), so the posterior never collapses to a point
 
@@ -64,27 +63,6 @@ def _ints(widths) -> list[int] | None:
 def _names(names) -> list[str] | None:
     """Activation names: one for all layers (a string) or a list of them."""
     return None if names is None else [names] if isinstance(names, str) else [str(name) for name in names]
-
-
-
-
-@dataclass
-class LossTerms:
-    """What one forward pass of the loss computed, image by image: the loss is the mean of ``losses``.
-
-    ELBO (``elbo_terms``), all (B,):  log_likelihood = log p(x | z), kl = the KL (of the estimator used),
-        losses = kl_weight KL - log p(x | z) (the plain autoencoder: -log p(x | z)).
-    IWAE (``iwae_terms``):  log_likelihood (K, B), log_weights (K, B) = log w_k, kl (K, B) = the sampled
-        log q(z_k | x) - log p(z_k) = log p(x | z_k) - log w_k, losses (B,) = -log (1/K) sum_k w_k.
-    Both: mean and std (B, latent), the posterior q(z | x) = N(mean, std^2).
-    """
-
-    log_likelihood: np.ndarray
-    kl: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-    losses: np.ndarray
-    log_weights: np.ndarray | None = None
 
 
 class VAE:
@@ -101,8 +79,11 @@ class VAE:
         KL                     KL(q(z | x) || p(z)), one value per image: ``LossTerms.kl``
         kl                     the name of its estimator, "analytic" or "sampled" (a key of KL_ESTIMATORS):
                                ``VAE(kl=...)``, ``config["kl"]``, ``elbo(..., kl=...)``, ``--kl``
-        model.kl               the model's KL estimator, GaussianKL or SampledKL (as ``model.reconstruction``
-                               is its likelihood); both take ``forward(mean, std, eps)``
+        model.kl               the model's KL estimator, GaussianKL, SampledKL or FreeBitsKL (as
+                               ``model.reconstruction`` is its likelihood); each takes ``forward(mean, std, eps)``
+        model.kl_used          the estimator the last ``elbo_terms`` call ran, with its forward pass cached:
+                               ``model.kl``, or the one its ``kl=`` named. ``backward`` differentiates it, and
+                               so may another backward pass of the same forward (explain variance's score function)
         kl_weight              beta, the KL's weight in the ELBO as set (the trainer anneals it)
         effective_kl_weight()  the weight the loss applies: kl_weight, or 0 for the plain autoencoder
     """
@@ -262,11 +243,11 @@ class VAE:
         log_likelihood = self.reconstruction.forward(logits, x)
         if kl is not None and kl not in KL_ESTIMATORS:
             raise ValueError(f"kl must be one of {', '.join(KL_ESTIMATORS)}, got {kl!r}")
-        self._kl_used = self.kl if kl is None else KL_ESTIMATORS[kl]()  # backward differentiates this one
-        kl_values = self._kl_used.forward(mean, std, eps)
+        self.kl_used = self.kl if kl is None else KL_ESTIMATORS[kl]()  # the one backward differentiates
+        kl_values = self.kl_used.forward(mean, std, eps)
         losses = self.effective_kl_weight() * kl_values - log_likelihood
         self.last_objective = "elbo"
-        return self._left_behind(LossTerms(log_likelihood, kl_values, mean, std, losses))
+        return LossTerms(log_likelihood, kl_values, mean, std, losses)
 
     def iwae(self, x: np.ndarray, training: bool = True, eps: np.ndarray | None = None, labels=None) -> float:
         """-mean over images of log (1/K) sum_k w_k, the IWAE bound on -log p(x) (Burda et al. 2016).
@@ -298,8 +279,7 @@ class VAE:
         log_weights = self.log_weight.forward(log_likelihood, z, eps, std)               # (K, B)
         losses = -self.bound.forward(log_weights)
         self.last_objective = "iwae"
-        return self._left_behind(LossTerms(log_likelihood, log_likelihood - log_weights, mean, std, losses,
-                                           log_weights))
+        return LossTerms(log_likelihood, log_likelihood - log_weights, mean, std, losses, log_weights)
 
     def effective_kl_weight(self) -> float:
         """The weight of the KL term in the loss: ``kl_weight``, or 0 for the plain autoencoder."""
@@ -332,7 +312,7 @@ class VAE:
         if record is not None:
             record("logits", grad_logits)
         grad_z = self._logits_backward(grad_logits, record)
-        kl_grad_mean, kl_grad_std = self._kl_used.backward(self.effective_kl_weight() * weight)
+        kl_grad_mean, kl_grad_std = self.kl_used.backward(self.effective_kl_weight() * weight)
         grad_mean, grad_std = reparameterization_backward(grad_z, self.eps, kl_grad_mean, kl_grad_std)
         if record is not None:
             record("z", grad_z)
@@ -363,24 +343,6 @@ class VAE:
             record("z_mean", grad_mean)
             record("z_std", grad_std)
         self._posterior_backward(grad_mean, grad_std, record)
-
-    # -- old names, for the readers not yet moved to the returned LossTerms -----------------------------
-    # training/state.check_finite reads log_likelihood and kl_divergence; teaching/explain reads z_mean,
-    # z_std, log_likelihood, kl_term and kl_term_weight(). Delete this block once they read LossTerms.
-
-    def _left_behind(self, terms: LossTerms) -> LossTerms:
-        self.z_mean, self.z_std, self.log_likelihood, self.kl_divergence = (terms.mean, terms.std,
-                                                                            terms.log_likelihood, terms.kl)
-        return terms
-
-    @property
-    def kl_term(self):
-        """The KL estimator the last ``elbo_terms`` call used (old name)."""
-        return self._kl_used
-
-    def kl_term_weight(self) -> float:
-        """``effective_kl_weight()`` (old name)."""
-        return self.effective_kl_weight()
 
     # -- inference (dropout off) ------------------------------------------------------------------
 

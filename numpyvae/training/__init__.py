@@ -5,7 +5,8 @@
 - ``state``: a run's state, started new or restored from a checkpoint, and how it stops;
 - ``stopping``: early stopping and best.npz;
 - ``report``: the pictures, metrics.csv and the printed lines;
-- ``loop``: the training loop and the final evaluation.
+- ``loop``: the training loop and the final evaluation;
+- ``checkup``: the training step timed under each BLAS core type and thread count, for ``python -m numpyvae.doctor``.
 """
 
 from ..data import load_dataset

@@ -21,7 +21,8 @@ from ..data import MiniBatcher, short_name
 from ..data.binarization import BatchBinarizer
 from ..errors import CheckpointError, NumericalError, UsageError
 from ..formats.checkpoint import Checkpoint, load_checkpoint, restore_params
-from ..models.vae import VAE, LossTerms
+from ..models.terms import LossTerms
+from ..models.vae import VAE
 from ..nn.optim import SGD, Adam, Optimizer, global_norm
 from ..nn.schedules import Schedule
 from ..resources import check_memory

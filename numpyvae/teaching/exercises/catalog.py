@@ -119,8 +119,8 @@ EXERCISES: dict[str, Exercise] = {exercise.name: exercise for exercise in [
         "| z_n)), and dL/dKL_n? Then follow the graph (python -m numpyvae.explain graph) from the logits down: "
         "the decoder's layers in reverse, to z.",
         "At z = mu + sigma * eps the gradient splits: dL/dmu = dL/dz + the KL's part, dL/dsigma = dL/dz * eps "
-        "+ the KL's part (model.kl_term.backward(beta / B) gives both parts). The std head is a Dense then a "
-        "Softplus: go back through the Softplus first (your std_head exercise).",
+        "+ the KL's part (model.kl.backward(beta / B) gives both parts, beta = model.effective_kl_weight()). "
+        "The std head is a Dense then a Softplus: go back through the Softplus first (your std_head exercise).",
         "Both heads read h: dL/dh = mean_head.backward(dL/dmu) + dense_sigma.backward(softplus.backward("
         "dL/dsigma)). Then the encoder's layers in reverse order. Each Dense layer fills its own gradients in "
         "model.grads."), reference_check=check_capstone_reference),

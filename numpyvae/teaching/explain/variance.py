@@ -41,6 +41,7 @@ import numpy as np
 from ...cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run_command
 from ...data import to_float
 from ...errors import UsageError
+from ...models.terms import LossTerms
 from ...models.vae import VAE
 from ...nn.losses import GaussianLogDensity
 from ...progress import progress_bar
@@ -58,24 +59,26 @@ def encoder_gradient(model: VAE) -> np.ndarray:
                            if name.startswith("encoder.")]).astype(np.float64)
 
 
-def score_function_backward(model: VAE, baseline: np.ndarray | float = 0.0) -> None:
-    """Fill the encoder's grads with the score-function estimate, for the batch of the last ``model.elbo``.
+def score_function_backward(model: VAE, terms: LossTerms, eps: np.ndarray, baseline: np.ndarray | float = 0.0) -> None:
+    """Fill the encoder's grads with the score-function estimate, for the batch of the last ``model.elbo_terms``,
+    which returned ``terms`` and drew z = terms.mean + terms.std * eps with ``eps`` (B, latent).
 
-    L = -(1/B) sum_n [log p(x_n | z_n) - KL_n]. The reconstruction term's gradient with respect to the
-    posterior's mean and std is estimated with z held fixed (no path through z), F(z) = log p(x | z) less a
-    baseline c that does not depend on eps (one number per image):
+    L = -(1/B) sum_n [log p(x_n | z_n) - beta KL_n]. The reconstruction term's gradient with respect to the
+    posterior's mean and std is estimated with z held fixed (no path through z), F(z) = terms.log_likelihood
+    less a baseline c that does not depend on eps (one number per image):
 
         d/dmu E_q[F(z)] ~ (F(z) - c) d log q(z | x)/dmu = (F(z) - c) eps / sigma,
         d/dsigma E_q[F(z)] ~ (F(z) - c) d log q(z | x)/dsigma = (F(z) - c) (eps^2 - 1) / sigma
 
     (``GaussianLogDensity.backward``'s partial derivatives at z = mu + sigma eps, where (z - mu)/sigma = eps);
-    the KL's gradient is the closed form's, as in estimator B.
+    the KL's gradient is that of the estimator the pass ran (``model.kl_used``, the closed form when it was
+    called with kl="analytic", as in estimator B), weighed by beta = ``model.effective_kl_weight()``.
     """
-    batch = len(model.eps)
+    batch = len(eps)
     log_q = GaussianLogDensity()
-    log_q.forward(model.z_mean + model.z_std * model.eps, model.z_mean, model.z_std)
-    _, score_mean, score_std = log_q.backward(-(model.log_likelihood - baseline) / batch)  # -(1/B)(F - c) score
-    kl_mean, kl_std = model.kl_term.backward(model.kl_term_weight() / batch)
+    log_q.forward(terms.mean + terms.std * eps, terms.mean, terms.std)
+    _, score_mean, score_std = log_q.backward(-(terms.log_likelihood - baseline) / batch)  # -(1/B)(F - c) score
+    kl_mean, kl_std = model.kl_used.backward(model.effective_kl_weight() / batch)
     grad_h = model.mean_head.backward(score_mean + kl_mean) + model.std_head.backward(score_std + kl_std)
     model.encoder.backward(grad_h)
 
@@ -188,11 +191,11 @@ def gradient_spread(model: VAE, x: np.ndarray, labels=None, draws: int = 100, se
         eps = rng.standard_normal((len(x), latent)).astype(model.dtype)
         gradients = {}
         for name in ESTIMATORS:
-            model.elbo(x, False, eps, labels, kl="sampled" if name == "A" else "analytic")
+            terms = model.elbo_terms(x, False, eps, labels, kl="sampled" if name == "A" else "analytic")
             if name == "B" or name == "A":
                 model.backward()
             else:
-                score_function_backward(model, baseline if name == "score-baseline" else 0.0)
+                score_function_backward(model, terms, eps, baseline if name == "score-baseline" else 0.0)
             gradients[name] = encoder_gradient(model)
             spreads[name].add(gradients[name], index)
         for name in ESTIMATORS[1:]:

@@ -1,9 +1,10 @@
-"""The capstone's check: the student's ``backward(model)`` for the whole VAE, against central differences of
-the real model's loss in every parameter.
+"""The capstone's check: the student's ``backward(model, terms, eps)`` for the whole VAE, against central
+differences of the real model's loss in every parameter.
 
 The model is numpyvae's own ``VAE`` with small sizes (12 pixels, hidden widths 7 and 6, J = 3 latent
-dimensions, float64) and dropout on (rho = 0.8): the forward pass runs with fixed eps, and the generator is
-replayed before every evaluation of the loss so that each one draws the same dropout masks. Every gradient
+dimensions, float64), dropout on (rho = 0.8) and the KL weighed by beta = 0.5 (so that a beta left out shows):
+the forward pass runs with fixed eps, and the generator is replayed before every evaluation of the loss so
+that each one draws the same dropout masks. The student gets that pass's LossTerms and eps as arguments. Every gradient
 starts as nan, so a parameter the student's code never reaches is reported as such. The rows run from the
 loss down (the decoder's output layer first), so the first failing row is where the chain breaks.
 """
@@ -24,8 +25,9 @@ OWN_BACKWARD = ("backward", "_posterior_backward", "_logits_backward", "_iwae_ba
 
 
 def capstone_model(seed: int = 0) -> tuple[VAE, np.ndarray, np.ndarray]:
-    """The small float64 VAE of the capstone, a batch of B = 5 grey-level images and the noise eps (B, J)."""
-    model = VAE(12, (7, 6), 3, keep_prob=0.8, seed=seed, dtype=np.float64)
+    """The small float64 VAE of the capstone (beta = 0.5), a batch of B = 5 grey-level images and the noise eps
+    (B, J)."""
+    model = VAE(12, (7, 6), 3, keep_prob=0.8, seed=seed, dtype=np.float64, kl_weight=0.5)
     rng = np.random.default_rng(seed + 100)
     return model, rng.uniform(0, 1, (5, 12)), rng.standard_normal((5, 3))
 
@@ -48,7 +50,8 @@ def check_capstone(module: ModuleType, *, own_backward_allowed: bool = False) ->
 
     names = backward_order(model)
     numeric = {name: numerical_gradient(loss_terms, model.params[name], h=1e-3) for name in names}
-    loss_terms()  # the forward pass the student's backward reads, with the masks replayed once more
+    model.rng.bit_generator.state = replay  # the forward pass the student's backward reads, the masks replayed
+    terms = model.loss_terms(x, True, eps)
     for grad in model.grads.values():
         grad[...] = np.nan
     called = []
@@ -56,7 +59,7 @@ def check_capstone(module: ModuleType, *, own_backward_allowed: bool = False) ->
         for method in OWN_BACKWARD:
             setattr(model, method, lambda *args, method=method, **kwargs: called.append(method))
     try:
-        call(module.backward, model)
+        call(module.backward, model, terms, eps.copy())
     except StudentError as error:
         return [error.row(name, with_traceback=index == 0) for index, name in enumerate(names)]
     if called:

@@ -11,15 +11,15 @@
 """
 
 
-def backward(model) -> None:
-    batch = len(model.eps)
+def backward(model, terms, eps) -> None:
+    batch = len(terms.losses)                                       # L is the mean of the B losses
     grad = model.reconstruction.backward(-1 / batch)                # dL/dlogits, (B, P)
     for layer in reversed(model.decoder.layers):
         grad = layer.backward(grad)
     grad_z = grad                                                   # dL/dz, (B, J)
-    kl_grad_mu, kl_grad_sigma = model.kl_term.backward(model.kl_term_weight() / batch)
+    kl_grad_mu, kl_grad_sigma = model.kl.backward(model.effective_kl_weight() / batch)
     grad_mu = grad_z + kl_grad_mu
-    grad_sigma = grad_z * model.eps + kl_grad_sigma
+    grad_sigma = grad_z * eps + kl_grad_sigma
     dense_sigma, softplus = model.std_head.layers
     grad_h = model.mean_head.backward(grad_mu) + dense_sigma.backward(softplus.backward(grad_sigma))
     for layer in reversed(model.encoder.layers):
