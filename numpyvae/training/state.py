@@ -114,6 +114,15 @@ class Run:
     # the seconds this session spent inside the training steps themselves (loss, backward, update), which
     # summary.json sets beside the wall time: the rest is the loop's own cost (data, checks, reports, files)
     step_seconds: float = 0.0
+    # the training clock: seconds of the training loop so far, over every session of the run (resumed ones carry
+    # on from the checkpoint's count); the reports (test pass, pictures, metrics.csv, best.npz) are not counted.
+    # None when unknown: a run resumed from a checkpoint written before numpyvae kept the count
+    wall_seconds: float | None = 0.0
+
+    def add_wall_seconds(self, seconds: float) -> None:
+        """Advance the training clock (an unknown count stays unknown)."""
+        if self.wall_seconds is not None:
+            self.wall_seconds += seconds
 
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(config={**self.config.kept(), "total_steps": self.total_steps, "state": self.loop_state()},
@@ -122,9 +131,10 @@ class Run:
 
     def loop_state(self) -> dict:
         """What the loop carries beside the weights, optimizer and data order (JSON-ready): the schedule's
-        settings (its position is the step), the early-stopping record, the binarization generator."""
+        settings (its position is the step), the early-stopping record, the binarization generator, and the
+        training clock (``wall_seconds``, null when unknown)."""
         return {"schedule": self.schedule.state_dict(), "early_stopping": self.stopping.state_dict(),
-                "binarizer_rng": self.binarizer.state_dict()}
+                "binarizer_rng": self.binarizer.state_dict(), "wall_seconds": self.wall_seconds}
 
     def kl_weight_at(self, step: int) -> float:
         """The KL weight of training step ``step`` (1-based): annealed linearly over --kl-warmup steps."""
@@ -232,9 +242,23 @@ def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_im
     return run
 
 
+def clock_reading(value) -> float | None:
+    """A checkpoint's ``wall_seconds``: a finite count of seconds >= 0, or None (unknown); ValueError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ValueError(f"wall_seconds is {value!r}, not a count of seconds")
+    return float(value)
+
+
 def restore(run: Run, saved: Checkpoint, path: str) -> None:
     """Put the saved weights, optimizer state, data order, generator state, step and loop state into ``run``;
-    a checkpoint written before the loop state existed keeps the new run's (the settings it ran with)."""
+    a checkpoint written before the loop state existed keeps the new run's (the settings it ran with).
+
+    The training clock continues from the checkpoint's ``wall_seconds``. A checkpoint written before numpyvae
+    kept it does not say how long the run trained, so the count becomes unknown (None) rather than restarting
+    at 0, which would be a wrong number; ``train`` says so in a note.
+    """
     restore_params(run.model, saved.params, path)
     try:
         run.optimizer.load_state_dict(saved.optimizer)
@@ -246,12 +270,14 @@ def restore(run: Run, saved: Checkpoint, path: str) -> None:
     run.step = saved.step
     state = saved.config.get("state")
     if state is None:
+        run.wall_seconds = None  # how long the run trained is not recorded
         return
     try:
         run.schedule = Schedule.from_state_dict(state["schedule"])
         run.stopping = EarlyStopping(**state["early_stopping"])
         run.binarizer.load_state_dict(state["binarizer_rng"])
-    except (KeyError, TypeError, ValueError) as error:
+        run.wall_seconds = clock_reading(state.get("wall_seconds"))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError(f"{path} holds a damaged training-loop state ({error})") from None
 
 
