@@ -82,7 +82,7 @@ class Reporter:
                    test_reconstruction=f"{-np.mean(terms.log_likelihood):.4f}",
                    test_kl=f"{np.mean(terms.kl):.4f}" if variational else "nan",
                    active_units=terms.active_units if variational else "nan",
-                   wall_seconds="nan" if wall_seconds is None else f"{wall_seconds:.3f}")
+                   wall_seconds="nan" if wall_seconds is None else f"{wall_seconds:.6f}")
         if self.validation is not None:
             images, labels = self.validation
             self.validation_loss = negative_elbo(model, images, labels=labels if model.conditional else None)

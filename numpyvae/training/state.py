@@ -125,16 +125,17 @@ class Run:
             self.wall_seconds += seconds
 
     def checkpoint(self) -> Checkpoint:
-        return Checkpoint(config={**self.config.kept(), "total_steps": self.total_steps, "state": self.loop_state()},
+        return Checkpoint(config={**self.config.kept(), "total_steps": self.total_steps, "state": self.loop_state(),
+                                  "wall_seconds": self.wall_seconds},
                           step=self.step, rng_state=self.model.rng.bit_generator.state, params=self.model.params,
                           optimizer=self.optimizer.state_dict(), batcher=self.batcher.state_dict())
 
     def loop_state(self) -> dict:
         """What the loop carries beside the weights, optimizer and data order (JSON-ready): the schedule's
-        settings (its position is the step), the early-stopping record, the binarization generator, and the
-        training clock (``wall_seconds``, null when unknown)."""
+        settings (its position is the step), the early-stopping record, the binarization generator. (The training
+        clock is a measurement, not state a resumed run repeats: ``checkpoint`` keeps it beside this.)"""
         return {"schedule": self.schedule.state_dict(), "early_stopping": self.stopping.state_dict(),
-                "binarizer_rng": self.binarizer.state_dict(), "wall_seconds": self.wall_seconds}
+                "binarizer_rng": self.binarizer.state_dict()}
 
     def kl_weight_at(self, step: int) -> float:
         """The KL weight of training step ``step`` (1-based): annealed linearly over --kl-warmup steps."""
@@ -255,9 +256,9 @@ def restore(run: Run, saved: Checkpoint, path: str) -> None:
     """Put the saved weights, optimizer state, data order, generator state, step and loop state into ``run``;
     a checkpoint written before the loop state existed keeps the new run's (the settings it ran with).
 
-    The training clock continues from the checkpoint's ``wall_seconds``. A checkpoint written before numpyvae
-    kept it does not say how long the run trained, so the count becomes unknown (None) rather than restarting
-    at 0, which would be a wrong number; ``train`` says so in a note.
+    The training clock continues from the checkpoint's ``wall_seconds`` (kept beside the settings and the loop
+    state). A checkpoint written before numpyvae kept it does not say how long the run trained, so the count
+    becomes unknown (None) rather than restarting at 0, which would be a wrong number; ``train`` says so.
     """
     restore_params(run.model, saved.params, path)
     try:
@@ -268,16 +269,18 @@ def restore(run: Run, saved: Checkpoint, path: str) -> None:
         raise CheckpointError(f"{path} does not match this run's optimizer or data ({error}); "
                               "start a new run or resume with the data it was trained on") from None
     run.step = saved.step
+    try:
+        run.wall_seconds = clock_reading(saved.config.get("wall_seconds"))
+    except ValueError as error:
+        raise CheckpointError(f"{path} holds a damaged training clock ({error})") from None
     state = saved.config.get("state")
     if state is None:
-        run.wall_seconds = None  # how long the run trained is not recorded
         return
     try:
         run.schedule = Schedule.from_state_dict(state["schedule"])
         run.stopping = EarlyStopping(**state["early_stopping"])
         run.binarizer.load_state_dict(state["binarizer_rng"])
-        run.wall_seconds = clock_reading(state.get("wall_seconds"))
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path} holds a damaged training-loop state ({error})") from None
 
 
