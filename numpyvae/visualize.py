@@ -75,7 +75,7 @@ def build_time_parser() -> Parser:
                         help="a metrics.csv column to draw, repeatable: test_loss (the test -ELBO, the default), "
                              "validation_loss, train_loss, test_reconstruction, test_kl, or an IWAE column where "
                              "a file logs one")
-    parser.add_argument("--point", action="append", type=reference_point, default=[], metavar="LABEL=NATS",
+    parser.add_argument("--point", action="append", type=reference_point, default=None, metavar="LABEL=NATS",
                         help="a published result drawn as a dashed level, repeatable: its label names it and its "
                              "training length, e.g. --point 'Burda et al. 1-layer VAE, 3,280 epochs=86.76'")
     parser.add_argument("--out", default="wall_clock.png", help="the PNG to write")
@@ -102,7 +102,7 @@ def time_command(args: argparse.Namespace, parser: Parser) -> int:
     runs = run_labels(parser, args)
     out = Path(args.out)
     prepare_folder(out.parent, "--out's folder")
-    plot_against_time(runs, out, columns=tuple(args.column or ("test_loss",)), points=tuple(args.point))
+    plot_against_time(runs, out, columns=tuple(args.column or ("test_loss",)), points=tuple(args.point or ()))
     print(out)
     return 0
 

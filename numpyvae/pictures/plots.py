@@ -319,7 +319,7 @@ def plot_against_time(runs: dict[str, str | Path], png_path: str | Path, columns
         legend.append((name, colour))
     for colour, point in zip(PALETTE[len(curves):], points, strict=False):
         axes.hline(point.nats, colour)
-        legend.append((f"{point.label}: {point.nats:g}", colour))
+        legend.append((f"{point.label}: {point.nats:.2f}", colour))
     axes.legend(legend)
     axes.save(png_path)
 
