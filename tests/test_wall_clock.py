@@ -41,11 +41,13 @@ def clock(out):
     return [float(row["wall_seconds"]) for row in rows(out)]
 
 
-def set_saved_clock(checkpoint, value, drop=False):
-    """Rewrite the checkpoint's training clock (``drop``: remove it, as a checkpoint written before it was kept)."""
+def set_saved_clock(checkpoint, value, drop=()):
+    """Rewrite the checkpoint's training clock; ``drop`` names config keys to remove instead, as a checkpoint
+    written before they were kept lacks them."""
     saved = load_checkpoint(checkpoint)
     if drop:
-        del saved.config["wall_seconds"]
+        for key in drop:
+            del saved.config[key]
     else:
         saved.config["wall_seconds"] = value
     save_checkpoint(checkpoint, saved)
@@ -101,11 +103,12 @@ def test_a_resumed_run_continues_the_clock(tiny_root, tmp_path):
     assert 1000 < load_checkpoint(checkpoint).config["wall_seconds"] < 1000 + elapsed
 
 
-def test_a_checkpoint_without_the_clock_resumes_with_it_unknown(tiny_root, tmp_path, capsys):
+@pytest.mark.parametrize("drop", [("wall_seconds",), ("wall_seconds", "state")], ids=["no clock", "no loop state"])
+def test_a_checkpoint_without_the_clock_resumes_with_it_unknown(tiny_root, tmp_path, capsys, drop):
     out = tmp_path / "run"
     assert train(tiny_root, out, "--steps", "4", "--log-every", "2") == 0
     checkpoint = out / "checkpoint.npz"
-    set_saved_clock(checkpoint, None, drop=True)
+    set_saved_clock(checkpoint, None, drop=drop)
     capsys.readouterr()
     assert resume(tiny_root, checkpoint, "--steps", "6", "--log-every", "2") == 0
     err = capsys.readouterr().err
