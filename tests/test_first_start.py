@@ -36,7 +36,7 @@ def test_a_first_start_fetches_mnist_and_trains(tmp_path):
     assert summary["step"] == 50 and np.isfinite(summary["test_loss"]) and summary["stopped_by"] is None
     assert json.loads((run / "evaluation.json").read_text())["images"] == 10_000
     metrics = (run / "metrics.csv").read_text().splitlines()
-    assert metrics[0] == "step,train_loss,test_loss,test_reconstruction,test_kl,active_units"
+    assert metrics[0] == "step,train_loss,test_loss,test_reconstruction,test_kl,active_units,wall_seconds"
     assert metrics[-1].startswith("50,")
     for picture in ("input.png", "50.png", "z_50.png", "samples_50.png", "curves.png", "prior_samples.png"):
         with Image.open(run / picture) as image:

@@ -187,7 +187,7 @@ def test_metrics_log_the_terms_and_the_active_units_of_the_evaluation(tiny_datas
     assert main(["--data-dir", root, "--out", str(out), *SMALL_RUN, "--steps", "8", "--log-every", "4",
                  "--free-bits", "0.05"]) == 0
     lines = (out / "metrics.csv").read_text().splitlines()
-    assert lines[0] == "step,train_loss,test_loss,test_reconstruction,test_kl,active_units"
+    assert lines[0] == "step,train_loss,test_loss,test_reconstruction,test_kl,active_units,wall_seconds"
     rows = list(csv.DictReader(lines))
     assert [row["step"] for row in rows] == ["4", "8"]
     for row in rows:  # the -ELBO is its two terms

@@ -365,5 +365,5 @@ def test_unlabelled_images_with_a_validation_set(tmp_path):
     assert main(["--dataset", str(folder), "--out", str(out), *FAST, "--steps", "4", "--log-every", "2",
                  "--validation", "5"]) == 0
     rows = (out / "metrics.csv").read_text().splitlines()
-    assert rows[0] == "step,train_loss,test_loss,test_reconstruction,test_kl,active_units,validation_loss"
+    assert rows[0] == "step,train_loss,test_loss,test_reconstruction,test_kl,active_units,wall_seconds,validation_loss"
     assert len(rows) == 3

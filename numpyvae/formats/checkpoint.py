@@ -3,7 +3,8 @@
 Contents (all plain arrays, so ``np.load(path, allow_pickle=False)`` reads it):
 
     format            "numpyvae-checkpoint"            version   1
-    config            JSON: the model's and the run's settings
+    config            JSON: the model's and the run's settings (and, from training, the run's target, its loop
+                      state and its training clock, ``wall_seconds``: numpyvae.training.state)
     step              training steps taken
     rng               JSON: the state of the generator behind dropout, eps and shuffling
     params/<name>     the model's parameters

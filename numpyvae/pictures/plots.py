@@ -1,9 +1,11 @@
-"""Plots drawn with Pillow only: axes with ticks, the loss curves of metrics.csv, a latent scatter."""
+"""Plots drawn with Pillow only: axes with ticks, the loss curves of metrics.csv (against the step, or against
+the training clock with published reference values beside them), a latent scatter."""
 
 from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +126,12 @@ class Axes:
             px, py = self.pixel(x, y)
             self.draw.rectangle([px - 1, py - 1, px + 1, py + 1], fill=colour)
 
+    def hline(self, y: float, colour: tuple[int, int, int], dash: int = 8) -> None:
+        """A dashed horizontal line across the plot at ``y`` (dashes and gaps ``dash`` pixels long)."""
+        py = self.pixel(0, y)[1]
+        for x0 in range(self.left, self.right, 2 * dash):
+            self.draw.line([(x0, py), (min(x0 + dash, self.right), py)], fill=colour, width=2)
+
     def legend(self, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
         """Colour swatches and labels in the plot's top-right corner."""
         size = self.text_size
@@ -144,9 +152,13 @@ class Axes:
 TERMS = ("test_reconstruction", "test_kl", "active_units")  # the columns metrics.csv has had since free bits
 
 
-def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
+CLOCK = "wall_seconds"  # the training clock, logged since issue 25
+
+
+def read_metrics(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """metrics.csv as columns (float arrays): step, train_loss, test_loss, and, in a file written since they
-    were logged, test_reconstruction, test_kl and active_units (an older file has only the first three)."""
+    were logged, test_reconstruction, test_kl and active_units (an older file has only the first three); also
+    the ``required`` columns, which the file must have (DataError naming the first it lacks)."""
     try:
         with open(path, newline="") as file:
             rows = list(csv.DictReader(file))
@@ -155,7 +167,12 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     columns = ("step", "train_loss", "test_loss")
     if not rows or any(column not in rows[0] for column in columns):
         raise DataError(f"{path} holds no metrics rows (expected the columns {', '.join(columns)})")
-    columns += tuple(column for column in TERMS if column in rows[0])
+    if missing := [column for column in required if column not in rows[0]]:
+        if missing[0] == CLOCK:
+            raise DataError(f"{path} has no {CLOCK} column: it was written before numpyvae logged the training "
+                            "clock, so it can be drawn against the step only (curves.png)")
+        raise DataError(f"{path} has no column {missing[0]} (its columns: {', '.join(rows[0])})")
+    columns += tuple(column for column in TERMS + required if column in rows[0] and column not in columns)
     try:
         return {column: np.array([float(row[column]) for row in rows]) for column in columns}
     except (TypeError, ValueError) as error:
@@ -227,6 +244,84 @@ def plot_comparison(runs: dict[str, str | Path], png_path: str | Path) -> None:
         axes.legend(list(zip(metrics, PALETTE, strict=False)))
         panels.append(axes)
     save_pillow(_stacked(panels), png_path)
+
+
+@dataclass(frozen=True)
+class ReferencePoint:
+    """A published result to draw beside the curves: ``label`` names it and how long it trained (``Burda et
+    al. 1-layer VAE, 3,280 epochs``), ``nats`` is its value. Its training time is not on this machine's clock,
+    so it is drawn as a dashed level across the plot, not as a point at some time."""
+
+    label: str
+    nats: float
+
+    @classmethod
+    def parse(cls, text: str) -> ReferencePoint:
+        """``LABEL=NATS`` (split at the last ``=``: the label may hold commas and ``=``); ValueError saying
+        what is wrong."""
+        label, equals, value = text.rpartition("=")
+        label = label.strip()
+        if not equals or not label:
+            raise ValueError(f"expected LABEL=NATS, such as 'Burda et al. 1-layer VAE, 3,280 epochs=86.76', "
+                             f"got {text!r}")
+        try:
+            nats = float(value)
+        except ValueError:
+            raise ValueError(f"the value after the last '=' must be a number of nats, got {value.strip()!r} "
+                             f"in {text!r}") from None
+        if not math.isfinite(nats):
+            raise ValueError(f"the value must be a finite number of nats, got {value.strip()!r} in {text!r}")
+        return cls(label, nats)
+
+
+# how the legend names the columns that plot_against_time draws (any other column by its own name)
+COLUMN_NAMES = {"test_loss": "test -ELBO", "train_loss": "train loss", "validation_loss": "validation -ELBO",
+                "test_reconstruction": "test reconstruction", "test_kl": "test KL"}
+NOT_NATS = ("step", CLOCK, "active_units")  # columns that are not a loss in nats
+
+
+def plot_against_time(runs: dict[str, str | Path], png_path: str | Path, columns: tuple[str, ...] = ("test_loss",),
+                      points: tuple[ReferencePoint, ...] = (), size: tuple[int, int] = (800, 500)) -> None:
+    """Each run's ``columns`` of metrics.csv (the test -ELBO unless told) against minutes of training (the
+    ``wall_seconds`` column over 60), one colour per run and column, and the reference ``points`` as dashed
+    levels, all named in the legend (``runs``: label -> metrics.csv). DataError when a file lacks a column or
+    has no known training time, or when there are more curves and points than colours."""
+    if not runs:
+        raise DataError("no runs to draw")
+    if not columns:
+        raise DataError("no columns to draw")
+    if odd := [column for column in columns if column in NOT_NATS]:
+        raise DataError(f"{odd[0]} is not a loss in nats; draw a loss column such as test_loss")
+    if len(runs) * len(columns) + len(points) > len(PALETTE):
+        raise DataError(f"a picture holds at most {len(PALETTE)} curves and reference points together (one "
+                        f"colour each); got {len(runs)} runs x {len(columns)} columns and {len(points)} points")
+    curves = []  # (legend label, minutes, values)
+    for label, path in runs.items():
+        metrics = read_metrics(path, required=(CLOCK, *columns))
+        timed = np.isfinite(metrics[CLOCK])
+        if not timed.any():
+            raise DataError(f"{path} does not know its training time ({CLOCK} is nan: the run was resumed from a "
+                            "checkpoint written before numpyvae kept the training clock)")
+        for column in columns:
+            name = label if len(columns) == 1 else f"{label}: {COLUMN_NAMES.get(column, column)}"
+            curves.append((name, metrics[CLOCK][timed] / 60, metrics[column][timed]))
+    minutes = (0.0, max(float(m.max()) for _, m, _ in curves))
+    levels = np.array([point.nats for point in points])
+    title = (COLUMN_NAMES.get(columns[0], columns[0]) if len(columns) == 1 else "losses") + " against training time"
+    low, high = _span(*[values for _, _, values in curves], levels)
+    margin = 0.05 * ((high - low) or 1)  # a level at the lowest value stays off the frame
+    axes = Axes(minutes, (low - margin, high + margin), title=title,
+                x_label="minutes of training (wall_seconds / 60: the loop without its reports)",
+                y_label="nats", size=size)
+    legend = []
+    for colour, (name, xs, ys) in zip(PALETTE, curves, strict=False):
+        axes.line(xs, ys, colour)
+        legend.append((name, colour))
+    for colour, point in zip(PALETTE[len(curves):], points, strict=False):
+        axes.hline(point.nats, colour)
+        legend.append((f"{point.label}: {point.nats:.2f}", colour))
+    axes.legend(legend)
+    axes.save(png_path)
 
 
 def plot_latent_scatter(model: VAE, images: np.ndarray, labels: np.ndarray | None, png_path: str | Path,

@@ -64,6 +64,10 @@ def train(config: TrainConfig, given: set[str] = frozenset()) -> dict:
                 print(f"data: {dataset.describe()}")
             dataset, validation = prepare_data(dataset, config.data)
             run = start_run(config, saved, out, dataset.train_images, dataset.train_labels, dataset.num_classes)
+            if saved is not None and run.wall_seconds is None:
+                print(f"note: {options.resume} does not record how long the run has trained (written before "
+                      "numpyvae kept the training clock); wall_seconds is unknown: nan in metrics.csv, null in "
+                      "summary.json", file=sys.stderr)
             reporter = Reporter(run, dataset.test_images, dataset.test_labels, validation,
                                 image_shape=dataset.image_shape)
             print(kernels.summary_line(), flush=True)  # the BLAS, its kernels and threads: what the speed rests on
@@ -110,6 +114,14 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
     options, model, optimizer = run.config.options, run.model, run.optimizer
     checkpoint_path = run.out / CHECKPOINT_NAME
     loss_sum, loss_count = 0.0, 0
+    clock = time.perf_counter()  # the training clock runs from here, paused during the reports
+
+    def lap() -> None:  # add the time since the clock last started to the run's count
+        nonlocal clock
+        now = time.perf_counter()
+        run.add_wall_seconds(now - clock)
+        clock = now
+
     progress = progress_bar(total=run.total_steps, initial=run.step, disable=options.no_progress, unit="step",
                     dynamic_ncols=True, desc="training")
     with StopRequest() as stop:
@@ -135,13 +147,17 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
             if run.step % 50 == 0:
                 progress.set_postfix(loss=f"{loss:.2f}", refresh=False)
             if run.step % options.log_every == 0 or run.step == run.total_steps:
+                lap()
                 train_loss = loss_sum / loss_count
-                test_loss = reporter.report(run.step, train_loss)
+                test_loss = reporter.report(run.step, train_loss, run.wall_seconds)
                 progress.write(f"step: {run.step} loss: {train_loss:.4f} test: {test_loss:.4f}"
                                + track_validation(run, reporter.validation_loss))
                 loss_sum, loss_count = 0.0, 0
+                clock = time.perf_counter()  # the report's time is not training time
             if run.step % options.checkpoint_every == 0:
+                lap()  # the checkpoint holds the clock up to now; writing it counts as training
                 save_checkpoint(checkpoint_path, run.checkpoint())
+    lap()
     progress.close()
     save_checkpoint(checkpoint_path, run.checkpoint())
     if stop.signal_name is not None:
@@ -171,7 +187,7 @@ def finish(run: Run, dataset: Dataset, stopped_by: str | None, seconds_so_far: f
     # (loaded or fetched) and the training with its reports and checkpoints
     summary = {"step": run.step, "test_loss": test_loss, "seconds": seconds_so_far + evaluation_seconds,
                "train_seconds": seconds_so_far, "evaluation_seconds": evaluation_seconds,
-               "step_seconds": run.step_seconds, "blas": kernels.describe(),
+               "step_seconds": run.step_seconds, "wall_seconds": run.wall_seconds, "blas": kernels.describe(),
                "out": str(run.out), "stopped_by": stopped_by}
     write_json(run.out / "summary.json", summary)
     print(format_table(results))

@@ -9,6 +9,11 @@ metrics.csv has one row per report:
                        reconstruction loss)
     test_reconstruction, test_kl   its two terms, E_q[-log p(x | z)] and KL(q(z | x) || p(z)), test-set means
     active_units       latent dimensions with Var_x E_q[z_d] > 0.01 over the test images
+    wall_seconds       the training clock when the row's step ended: wall-clock seconds spent in the training
+                       loop (batches, steps, checks, checkpoints), summed over every session of a resumed run,
+                       without the reports themselves (this row's and earlier rows' test passes, pictures and
+                       best.npz), the data loading before the loop, or the final evaluation; nan when unknown
+                       (a run resumed from a checkpoint written before numpyvae kept the clock)
     validation_loss    the validation -ELBO (with --validation only)
 
 test_reconstruction, test_kl and active_units come from the same pass as test_loss
@@ -29,7 +34,7 @@ from .state import Run
 
 TEST_IMAGE = 6  # the seed's input.png is test image 6
 GRID = 64  # 8x8 grids of reconstructions and prior samples
-COLUMNS = ("step", "train_loss", "test_loss", "test_reconstruction", "test_kl", "active_units")
+COLUMNS = ("step", "train_loss", "test_loss", "test_reconstruction", "test_kl", "active_units", "wall_seconds")
 
 
 class Reporter:
@@ -58,7 +63,11 @@ class Reporter:
         with open(self.metrics, newline="") as file:  # an older run's file keeps its own columns
             self.columns = next(csv.reader(file), list(COLUMNS))
 
-    def report(self, step: int, train_loss: float) -> float:
+    def report(self, step: int, train_loss: float, wall_seconds: float | None = None) -> float:
+        """Write the pictures and the metrics.csv row of ``step``; the test -ELBO.
+
+        ``wall_seconds`` is the run's training clock (``Run.wall_seconds``; None, written as nan, when unknown).
+        """
         model, out = self.run.model, self.run.out
         terms = posterior_pass(model, self.test_images, labels=self.test_labels)  # -ELBO, its terms, active units
         test_loss = terms.negative_elbo(model.variational)
@@ -72,7 +81,8 @@ class Reporter:
         row = dict(step=step, train_loss=f"{train_loss:.4f}", test_loss=f"{test_loss:.4f}",
                    test_reconstruction=f"{-np.mean(terms.log_likelihood):.4f}",
                    test_kl=f"{np.mean(terms.kl):.4f}" if variational else "nan",
-                   active_units=terms.active_units if variational else "nan")
+                   active_units=terms.active_units if variational else "nan",
+                   wall_seconds="nan" if wall_seconds is None else f"{wall_seconds:.6f}")
         if self.validation is not None:
             images, labels = self.validation
             self.validation_loss = negative_elbo(model, images, labels=labels if model.conditional else None)

@@ -115,15 +115,26 @@ class Run:
     # the seconds this session spent inside the training steps themselves (loss, backward, update), which
     # summary.json sets beside the wall time: the rest is the loop's own cost (data, checks, reports, files)
     step_seconds: float = 0.0
+    # the training clock: seconds of the training loop so far, over every session of the run (resumed ones carry
+    # on from the checkpoint's count); the reports (test pass, pictures, metrics.csv, best.npz) are not counted.
+    # None when unknown: a run resumed from a checkpoint written before numpyvae kept the count
+    wall_seconds: float | None = 0.0
+
+    def add_wall_seconds(self, seconds: float) -> None:
+        """Advance the training clock (an unknown count stays unknown)."""
+        if self.wall_seconds is not None:
+            self.wall_seconds += seconds
 
     def checkpoint(self) -> Checkpoint:
-        return Checkpoint(config={**self.config.kept(), "total_steps": self.total_steps, "state": self.loop_state()},
+        return Checkpoint(config={**self.config.kept(), "total_steps": self.total_steps, "state": self.loop_state(),
+                                  "wall_seconds": self.wall_seconds},
                           step=self.step, rng_state=self.model.rng.bit_generator.state, params=self.model.params,
                           optimizer=self.optimizer.state_dict(), batcher=self.batcher.state_dict())
 
     def loop_state(self) -> dict:
         """What the loop carries beside the weights, optimizer and data order (JSON-ready): the schedule's
-        settings (its position is the step), the early-stopping record, the binarization generator."""
+        settings (its position is the step), the early-stopping record, the binarization generator. (The training
+        clock is a measurement, not state a resumed run repeats: ``checkpoint`` keeps it beside this.)"""
         return {"schedule": self.schedule.state_dict(), "early_stopping": self.stopping.state_dict(),
                 "binarizer_rng": self.binarizer.state_dict()}
 
@@ -233,9 +244,23 @@ def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_im
     return run
 
 
+def clock_reading(value) -> float | None:
+    """A checkpoint's ``wall_seconds``: a finite count of seconds >= 0, or None (unknown); ValueError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ValueError(f"wall_seconds is {value!r}, not a count of seconds")
+    return float(value)
+
+
 def restore(run: Run, saved: Checkpoint, path: str) -> None:
     """Put the saved weights, optimizer state, data order, generator state, step and loop state into ``run``;
-    a checkpoint written before the loop state existed keeps the new run's (the settings it ran with)."""
+    a checkpoint written before the loop state existed keeps the new run's (the settings it ran with).
+
+    The training clock continues from the checkpoint's ``wall_seconds`` (kept beside the settings and the loop
+    state). A checkpoint written before numpyvae kept it does not say how long the run trained, so the count
+    becomes unknown (None) rather than restarting at 0, which would be a wrong number; ``train`` says so.
+    """
     restore_params(run.model, saved.params, path)
     try:
         run.optimizer.load_state_dict(saved.optimizer)
@@ -245,6 +270,10 @@ def restore(run: Run, saved: Checkpoint, path: str) -> None:
         raise CheckpointError(f"{path} does not match this run's optimizer or data ({error}); "
                               "start a new run or resume with the data it was trained on") from None
     run.step = saved.step
+    try:
+        run.wall_seconds = clock_reading(saved.config.get("wall_seconds"))
+    except ValueError as error:
+        raise CheckpointError(f"{path} holds a damaged training clock ({error})") from None
     state = saved.config.get("state")
     if state is None:
         return

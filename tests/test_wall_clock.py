@@ -1,0 +1,248 @@
+"""The training clock (metrics.csv's wall_seconds, kept through --resume) and the plot of loss against it
+(``python -m numpyvae.visualize time``).
+
+Runs use the tiny dataset (20 training images) and a small network, like tests/test_resume.py.
+"""
+
+import csv
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SMALL_RUN
+from numpyvae import pictures as vis
+from numpyvae.formats.checkpoint import load_checkpoint, save_checkpoint
+from numpyvae.training import main, report
+from numpyvae.visualize import main as visualize_main
+
+
+@pytest.fixture
+def tiny_root(tiny_dataset):
+    return str(tiny_dataset[0].parent)
+
+
+def train(root, out, *flags):
+    return main(["--data-dir", root, "--out", str(out), *SMALL_RUN, *flags])
+
+
+def resume(root, checkpoint, *flags):
+    return main(["--resume", str(checkpoint), "--data-dir", root, "--no-progress", "--no-download", *flags])
+
+
+def rows(out):
+    return list(csv.DictReader((out / "metrics.csv").read_text().splitlines()))
+
+
+def clock(out):
+    return [float(row["wall_seconds"]) for row in rows(out)]
+
+
+def set_saved_clock(checkpoint, value, drop=()):
+    """Rewrite the checkpoint's training clock; ``drop`` names config keys to remove instead, as a checkpoint
+    written before they were kept lacks them."""
+    saved = load_checkpoint(checkpoint)
+    if drop:
+        for key in drop:
+            del saved.config[key]
+    else:
+        saved.config["wall_seconds"] = value
+    save_checkpoint(checkpoint, saved)
+
+
+# -- the column -------------------------------------------------------------------------------------------
+
+def test_the_clock_is_logged_and_increases(tiny_root, tmp_path):
+    out = tmp_path / "run"
+    assert train(tiny_root, out, "--steps", "8", "--log-every", "2") == 0
+    assert (out / "metrics.csv").read_text().splitlines()[0].split(",")[-1] == "wall_seconds"
+    seconds = clock(out)
+    assert [row["step"] for row in rows(out)] == ["2", "4", "6", "8"]
+    assert seconds[0] > 0 and np.all(np.diff(seconds) > 0)
+    summary = json.loads((out / "summary.json").read_text())
+    saved = load_checkpoint(out / "checkpoint.npz").config["wall_seconds"]
+    # the checkpoint and summary.json hold the clock at the end of the loop: the last row's time, or a moment more
+    assert summary["wall_seconds"] == saved and seconds[-1] <= saved < seconds[-1] + 1
+    # the reports (a test pass, four grids, a CSV row each) are left out: the clock is only part of the training time
+    assert saved < summary["train_seconds"]
+
+
+def test_the_reports_are_not_training_time(tiny_root, tmp_path, monkeypatch):
+    report_itself = report.Reporter.report
+
+    def slow_report(self, *args):  # a report that takes half a second
+        time.sleep(0.5)
+        return report_itself(self, *args)
+
+    monkeypatch.setattr(report.Reporter, "report", slow_report)
+    out = tmp_path / "run"
+    assert train(tiny_root, out, "--steps", "4", "--log-every", "1") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["train_seconds"] > 2.0  # the four slow reports are part of the session's time
+    assert clock(out)[-1] < 0.5  # and none of the training clock
+
+
+# -- resuming ----------------------------------------------------------------------------------------------
+
+def test_a_resumed_run_continues_the_clock(tiny_root, tmp_path):
+    out = tmp_path / "run"
+    assert train(tiny_root, out, "--steps", "4", "--log-every", "2") == 0
+    checkpoint = out / "checkpoint.npz"
+    first = clock(out)
+    # a clock far beyond what these steps take: the resumed rows must count on from it, not from 0
+    set_saved_clock(checkpoint, 1000.0)
+    started = time.perf_counter()
+    assert resume(tiny_root, checkpoint, "--steps", "8", "--log-every", "2") == 0
+    elapsed = time.perf_counter() - started
+    seconds = clock(out)
+    assert seconds[:2] == first and len(seconds) == 4
+    assert 1000 < seconds[2] < seconds[3] < 1000 + elapsed
+    assert 1000 < load_checkpoint(checkpoint).config["wall_seconds"] < 1000 + elapsed
+
+
+@pytest.mark.parametrize("drop", [("wall_seconds",), ("wall_seconds", "state")], ids=["no clock", "no loop state"])
+def test_a_checkpoint_without_the_clock_resumes_with_it_unknown(tiny_root, tmp_path, capsys, drop):
+    out = tmp_path / "run"
+    assert train(tiny_root, out, "--steps", "4", "--log-every", "2") == 0
+    checkpoint = out / "checkpoint.npz"
+    set_saved_clock(checkpoint, None, drop=drop)
+    capsys.readouterr()
+    assert resume(tiny_root, checkpoint, "--steps", "6", "--log-every", "2") == 0
+    err = capsys.readouterr().err
+    assert "does not record how long the run has trained" in err and "wall_seconds is unknown" in err
+    assert rows(out)[-1]["step"] == "6" and math.isnan(clock(out)[-1])  # not a clock restarted at 0
+    assert json.loads((out / "summary.json").read_text())["wall_seconds"] is None
+    assert load_checkpoint(checkpoint).config["wall_seconds"] is None  # and it stays unknown
+    assert resume(tiny_root, checkpoint, "--steps", "8", "--log-every", "2") == 0
+    assert math.isnan(clock(out)[-1])
+
+
+@pytest.mark.parametrize("value", [-1.0, "12", True])
+def test_a_damaged_clock_is_refused_in_one_line(tiny_root, tmp_path, capsys, value):
+    out = tmp_path / "run"
+    assert train(tiny_root, out, "--steps", "2") == 0
+    set_saved_clock(out / "checkpoint.npz", value)
+    capsys.readouterr()
+    assert resume(tiny_root, out / "checkpoint.npz", "--steps", "4") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "damaged training clock" in err and "wall_seconds" in err
+
+
+# -- the plot ----------------------------------------------------------------------------------------------
+
+def write_timed(path, rows_):
+    """A metrics.csv with the clock: rows of (step, test -ELBO, wall seconds)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("step,train_loss,test_loss,test_reconstruction,test_kl,active_units,wall_seconds\n"
+                    + "".join(f"{s},{b + 5},{b},{b - 20},20,3,{w}\n" for s, b, w in rows_))
+    return path
+
+
+def exit_code(argv):
+    """``python -m numpyvae.visualize ARGV``'s exit code (a flag error exits from the parser)."""
+    try:
+        return visualize_main(argv)
+    except SystemExit as stop:
+        return stop.code
+
+
+def picture(path):
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def coloured(image, colour):
+    return np.argwhere(np.all(np.asarray(image) == colour, axis=-1))
+
+
+def test_the_time_plot_of_one_run_trained_here(tiny_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(tiny_root, out, "--steps", "6", "--log-every", "2") == 0
+    capsys.readouterr()
+    png = tmp_path / "pictures" / "time.png"  # its folder is made
+    assert visualize_main(["time", str(out), "--out", str(png)]) == 0
+    assert capsys.readouterr().out.strip() == str(png)
+    image = picture(png)
+    assert image.size == (800, 500) and len(coloured(image, vis.PALETTE[0])) > 20
+
+
+def test_the_time_plot_of_two_runs_with_reference_points(tmp_path, capsys):
+    fast = write_timed(tmp_path / "fast" / "metrics.csv", [(100, 150, 30), (200, 120, 60), (300, 110, 90)])
+    slow = write_timed(tmp_path / "slow" / "metrics.csv", [(100, 140, 120), (200, 100, 240)])
+    png = tmp_path / "both.png"
+    assert visualize_main(["time", str(fast.parent), str(slow), "--out", str(png),
+                           "--point", "Burda et al. 1-layer VAE, 3,280 epochs=86.76",
+                           "--point", "a=b, 10 epochs=95"]) == 0
+    image = picture(png)
+    assert image.size == (800, 500)
+    # the plot's frame: the values' span (86.76 to 150) and 5% of it either side, 0 to 4 minutes
+    margin = 0.05 * (150 - 86.76)
+    axes = vis.Axes((0, 4), (86.76 - margin, 150 + margin), title="", x_label="", y_label="", size=(800, 500))
+    for colour, nats in ((vis.PALETTE[2], 86.76), (vis.PALETTE[3], 95)):  # the points: dashed levels at their value
+        found = coloured(image, colour)
+        on_level = found[np.abs(found[:, 0] - axes.pixel(0, nats)[1]) <= 1.5]
+        assert len(on_level) > 300 and (np.diff(np.unique(on_level[:, 1])) > 1).any()  # across the plot, dashed
+    below_legend = axes.top + 150
+    for colour, minutes in ((vis.PALETTE[0], 1.5), (vis.PALETTE[1], 4)):  # each run ends at its own time
+        found = coloured(image, colour)
+        right = found[found[:, 0] > below_legend, 1].max()
+        assert abs(right - axes.pixel(minutes, 0)[0]) <= 3  # the last point's dot, radius 2
+
+
+def test_a_metrics_csv_without_the_clock_is_refused_in_one_line(tmp_path, capsys):
+    old = tmp_path / "old" / "metrics.csv"
+    old.parent.mkdir()
+    old.write_text("step,train_loss,test_loss,test_reconstruction,test_kl,active_units\n100,200,150,130,20,3\n")
+    assert visualize_main(["time", str(old), "--out", str(tmp_path / "t.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no wall_seconds column" in err and "written before" in err
+    assert not (tmp_path / "t.png").exists()
+
+
+@pytest.mark.parametrize("point, says", [("86.76", "expected LABEL=NATS"), ("=86.76", "expected LABEL=NATS"),
+                                         ("Burda=eighty", "must be a number of nats"),
+                                         ("Burda=nan", "finite number of nats")])
+def test_a_bad_point_is_refused_in_one_line(tmp_path, capsys, point, says):
+    run = write_timed(tmp_path / "run" / "metrics.csv", [(100, 150, 30)])
+    assert exit_code(["time", str(run), "--point", point, "--out", str(tmp_path / "t.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: argument --point:") and says in err
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_a_run_with_an_unknown_clock_and_other_bad_runs_are_refused(tmp_path, capsys):
+    unknown = write_timed(tmp_path / "unknown" / "metrics.csv", [(100, 150, "nan")])
+    timed = write_timed(tmp_path / "timed" / "metrics.csv", [(100, 150, 30)])
+    for argv, code, says in (([str(unknown)], 1, "does not know its training time"),
+                             ([str(tmp_path / "none")], 2, "no file"),
+                             ([str(tmp_path)], 2, "holds no metrics.csv"),
+                             ([str(timed), "--label", "a", "--label", "b"], 2, "once per run"),
+                             ([str(timed), "--column", "active_units"], 1, "not a loss in nats"),
+                             ([str(timed), "--column", "test_iwae"], 1, "has no column test_iwae")):
+        assert exit_code(["time", *argv, "--out", str(tmp_path / "t.png")]) == code, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err, (argv, err)
+
+
+def test_the_labels_name_the_runs_and_may_be_given(tmp_path, monkeypatch):
+    drawn = {}
+    monkeypatch.setattr("numpyvae.visualize.plot_against_time",
+                        lambda runs, out, columns, points: drawn.update(runs=runs, columns=columns))
+    a = write_timed(tmp_path / "a" / "run" / "metrics.csv", [(1, 150, 3)])
+    b = write_timed(tmp_path / "b" / "run" / "metrics.csv", [(1, 150, 3)])
+    c = write_timed(tmp_path / "c" / "metrics.csv", [(1, 150, 3)])
+    assert visualize_main(["time", str(c), str(a.parent)]) == 0
+    assert drawn["runs"] == {"c": c, "run": a} and drawn["columns"] == ("test_loss",)
+    assert visualize_main(["time", str(a), str(b)]) == 0  # two folders named run: their paths tell them apart
+    assert list(drawn["runs"]) == [str(a.parent), str(b.parent)]
+    assert visualize_main(["time", str(a), str(b), "--label", "Adam", "--label", "SGD", "--column", "test_loss",
+                           "--column", "validation_loss"]) == 0
+    assert drawn["runs"] == {"Adam": a, "SGD": b} and drawn["columns"] == ("test_loss", "validation_loss")
+
+
+def test_a_checkpoint_is_still_the_first_word(tmp_path, capsys):
+    assert visualize_main([str(tmp_path / "none.npz")]) == 1
+    assert capsys.readouterr().err.startswith("error: checkpoint")
