@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
+from ..models import HierarchicalVAE, build
 from ..models.config import ModelConfig, read_model_config
 from ..models.vae import VAE
 from . import safetensors as safetensors_format
@@ -72,9 +73,9 @@ def check_tensors(tensors: dict[str, np.ndarray], config: dict, source) -> None:
             raise CheckpointError(f"{source} holds NaN or infinite weights (first in {name})")
 
 
-def build_model(config: dict, source) -> VAE:
-    """``VAE(**config)`` for a configuration ``model_settings`` has checked."""
-    return VAE(**config)
+def build_model(config: dict, source) -> VAE | HierarchicalVAE:
+    """The model of a configuration ``model_settings`` has checked (``numpyvae.models.build``)."""
+    return build(ModelConfig(**config))
 
 
 # -- export -----------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ class HierarchicalVAE:
     what it keeps (``eps``, ``z``, ``posteriors``, and each layer's and density's own) is ``backward``'s cache.
     """
 
-    variational, conditional = True, False
+    variational, conditional, num_classes = True, False, 0
 
     def __init__(self, input_dim: int = 784, latent_dims: Sequence[int] = (100, 50),
                  hidden_dims: Sequence[Sequence[int]] = ((200, 200), (100, 100)), keep_prob: float = 1.0,

@@ -50,7 +50,7 @@ from ..nn.losses import (
     LogImportanceWeight,
     clipped_sigmoid,
 )
-from .config import ModelConfig
+from .config import PSEUDO_INPUTS, ModelConfig
 from .terms import LossTerms
 
 STD_FLOOR = 1e-6  # the seed's z_std = 1e-6 + softplus(.), so the posterior never collapses to a point
@@ -92,7 +92,11 @@ class VAE:
                  seed: int = 0, dtype=np.float32, *, variational: bool = True, reconstruction: str = "bernoulli",
                  kl_weight: float = 1.0, decoder_dims=None, activations=None, decoder_activations=None,
                  num_classes: int = 0, objective: str = "elbo", k: int = 1, kl: str = "analytic",
-                 likelihood: str = "clipped", free_bits: float = 0.0) -> None:
+                 likelihood: str = "clipped", free_bits: float = 0.0, latent_dims=None, upper_hidden_dims=None,
+                 prior: str = "standard", pseudo_inputs: int = PSEUDO_INPUTS) -> None:
+        if latent_dims is not None or prior != "standard":  # the settings of the model of several layers
+            raise ValueError("VAE is the one-layer model: the model of latent_dims (or a VampPrior) is "
+                             "HierarchicalVAE; numpyvae.models.build(ModelConfig(...)) builds either")
         # one place checks every setting (models.config.ModelConfig): a SettingError, which is a ValueError
         config = validate(ModelConfig(
             input_dim=int(input_dim), hidden_dims=_ints(hidden_dims), latent_dim=int(latent_dim),
@@ -100,7 +104,8 @@ class VAE:
             reconstruction=reconstruction, kl_weight=float(kl_weight), decoder_dims=_ints(decoder_dims),
             activations=_names(activations), decoder_activations=_names(decoder_activations),
             num_classes=int(num_classes), objective=objective, k=int(k), kl=kl, likelihood=likelihood,
-            free_bits=float(free_bits))).resolved()
+            free_bits=float(free_bits), upper_hidden_dims=_ints(upper_hidden_dims),
+            pseudo_inputs=int(pseudo_inputs))).resolved()
         # everything needed to build the same architecture again: VAE(**model.config)
         self.config = to_dict(config)
         self.variational, self.kl_weight = variational, kl_weight

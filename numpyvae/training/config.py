@@ -178,6 +178,8 @@ class TrainConfig:
             (model.objective != "iwae" or schedule.kl_warmup == 0,
              "--objective iwae has no KL term to weigh: --kl-weight and --kl-warmup apply to the ELBO only"),
             (not self.run.early_stopping or self.data.validation > 0, "--early-stopping needs --validation N"),
+            (not self.data.conditional or not model.hierarchical,
+             "--conditional needs the one-layer VAE: the model of --latent-dims is unconditional"),
             (schedule.lr_min <= self.optimizer.lr, f"--lr-min must be in [0, --lr], got {schedule.lr_min}"),
             (options.steps is None or options.epochs is None,
              "--steps and --epochs both set the run's length: give one"),

@@ -21,6 +21,7 @@ from ..data import MiniBatcher, short_name
 from ..data.binarization import BatchBinarizer
 from ..errors import CheckpointError, NumericalError, UsageError
 from ..formats.checkpoint import Checkpoint, load_checkpoint, restore_params
+from ..models import HierarchicalVAE, build
 from ..models.terms import LossTerms
 from ..models.vae import VAE
 from ..nn.optim import SGD, Adam, Optimizer, global_norm
@@ -103,7 +104,7 @@ class Run:
     """Everything a training run holds: restored from a checkpoint or made new."""
 
     config: TrainConfig
-    model: VAE
+    model: VAE | HierarchicalVAE
     optimizer: Optimizer
     batcher: MiniBatcher
     step: int
@@ -189,9 +190,10 @@ def check_fits(config: TrainConfig, input_dim: int, num_classes: int = NUM_CLASS
     itemsize = np.dtype(model.dtype).itemsize
     weights = sum(math.prod(shape) for shape in model.parameter_shapes().values())
     states = {"adam": 4, "sgd": 1 if config.optimizer.momentum else 0}[config.optimizer.optimizer]
-    resolved, batch = model.resolved(), config.data.batch_size
-    per_image = 4 * sum(resolved.hidden_dims) + 4 * model.latent_dim
-    per_decoded_row = 4 * sum(resolved.decoder_dims) + 5 * input_dim + 4 * model.latent_dim
+    layers, batch = model.layers(), config.data.batch_size
+    latent = sum(model.latent_dims or [model.latent_dim])  # every stochastic layer's code
+    per_image = 4 * sum(sum(layer.hidden_dims) for layer in layers) + 4 * latent
+    per_decoded_row = 4 * sum(sum(layer.decoder_dims) for layer in layers) + 5 * input_dim + 4 * latent
     needed = itemsize * (weights * (2 + states) + batch * per_image + model.k * batch * per_decoded_row)
     if model.k > 1 and model.k * batch * per_decoded_row > batch * per_image + weights * (2 + states):
         check_memory(needed, f"--k {model.k} with --batch-size {batch} (one training step)",
@@ -209,7 +211,7 @@ def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_im
                          "one sub-folder per class, or store labels beside the images in an .npz")
     check_fits(config, train_images.shape[1], num_classes)
     config = dataclasses.replace(config, model=config.model_for(train_images.shape[1], num_classes))
-    model = VAE(**dataclasses.asdict(config.model), seed=config.run.seed)
+    model = build(config.model, seed=config.run.seed)
     optimizer = make_optimizer(config, model.params)
     batch_size = config.data.batch_size
     if batch_size > len(train_images):
