@@ -91,3 +91,75 @@ def test_train_py_refuses_them_in_one_line(flags, named, capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err and named in err
     assert not (tmp_path / "run").exists()
+
+
+# -- train.py ------------------------------------------------------------------------------------------------
+
+# a small two-layer model with the VampPrior (as train.py's SMALL_RUN, the one-layer VAE's, is small)
+TWO_LAYERS = ["--latent-dims", "5", "3", "--hidden-dims", "16", "12", "--upper-hidden-dims", "8", "--batch-size", "4",
+              "--no-progress", "--no-download"]
+RUNS = {
+    "elbo": [],
+    "iwae": ["--objective", "iwae", "--k", "3"],
+    "vampprior elbo, adam": ["--prior", "vampprior", "--kl", "sampled", "--pseudo-inputs", "6", "--optimizer",
+                             "adam"],
+    "vampprior iwae, momentum": ["--prior", "vampprior", "--pseudo-inputs", "6", "--objective", "iwae", "--k", "2",
+                                 "--momentum", "0.9"],
+}
+
+
+@pytest.fixture
+def tiny_root(tiny_dataset):
+    return str(tiny_dataset[0].parent)
+
+
+def train(root, out, *flags):
+    return main(["--data-dir", root, "--out", str(out), *TWO_LAYERS, *flags])
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_resume_is_bit_identical_to_one_long_run(tiny_root, tmp_path, name):
+    from test_resume import assert_same_state
+
+    from numpyvae.formats.checkpoint import load_checkpoint
+    flags = [*RUNS[name], "--log-every", "4", "--seed", "3"]
+    assert train(tiny_root, tmp_path / "long", "--steps", "14", *flags) == 0
+    assert train(tiny_root, tmp_path / "split", "--steps", "7", *flags) == 0
+    assert main(["--resume", str(tmp_path / "split" / "checkpoint.npz"), "--steps", "14", "--data-dir", tiny_root,
+                 "--no-progress", "--no-download"]) == 0
+    assert_same_state(tmp_path / "long" / "checkpoint.npz", tmp_path / "split" / "checkpoint.npz")
+    saved = load_checkpoint(tmp_path / "long" / "checkpoint.npz")
+    config = ModelConfig(**saved.config["model"])
+    assert config.latent_dims == [5, 3] and config.parameter_shapes() == {
+        name[len("params/"):] if name.startswith("params/") else name: value.shape
+        for name, value in saved.params.items()}
+    if "vampprior" in name:  # the pseudo-inputs are parameters: trained, and kept in the checkpoint
+        assert saved.params["prior.pseudo_inputs"].shape == (6, 784)
+        start = build(config, seed=3).params["prior.pseudo_inputs"]
+        assert not np.array_equal(saved.params["prior.pseudo_inputs"], start)
+        assert saved.optimizer  # and the optimizer holds state for them
+    # reports at steps 4, 8 and 12, and the last step 14
+    lines = (tmp_path / "long" / "metrics.csv").read_text().splitlines()
+    assert len(lines) == 1 + 4 and all(np.isfinite(float(v)) for v in lines[-1].split(",")[1:])
+
+
+def test_the_test_elbo_report_is_the_models_own_elbo(tiny_root, tmp_path, tiny_dataset):
+    """The -ELBO train.py reports is the mean of the model's own elbo_terms at the report's noise: for the
+    standard prior the top layer's KL is analytic (and the VampPrior's sampled)."""
+    import json
+
+    from numpyvae import load_model
+    from numpyvae.data import load_dataset, to_float
+    from numpyvae.evaluation.bounds import negative_elbo
+    assert train(tiny_root, tmp_path / "run", "--steps", "3", "--log-every", "3") == 0
+    model = load_model(tmp_path / "run" / "checkpoint.npz")
+    assert isinstance(model, HierarchicalVAE)
+    test = load_dataset("mnist", tiny_root, download=False, progress=False).test_images
+    x = to_float(test, np.float32)
+    rng = np.random.default_rng(0)
+    eps = [rng.standard_normal((len(x), width), dtype=np.float32) for width in (5, 3)]
+    expected = model.elbo_terms(x, training=False, eps=eps, kl="analytic")
+    assert negative_elbo(model, test) == pytest.approx(float(np.mean(expected.kl - expected.log_likelihood)),
+                                                       rel=1e-6)
+    reported = json.loads((tmp_path / "run" / "evaluation.json").read_text())["negative_elbo"]
+    assert reported == pytest.approx(negative_elbo(model, test), rel=1e-12)

@@ -31,7 +31,7 @@ ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: a unit is active when Var_x E_q[z_
 
 def likelihood_description(config: dict) -> str:
     """What p(x | z) is, so that a report says what its numbers bound (all are in nats)."""
-    if config["reconstruction"] == "mse":
+    if config.get("reconstruction") == "mse":
         return ("unit-variance Gaussian density over pixels, its (P/2) log 2pi included: the numbers bound "
                 "-log p(x) as a density and are not comparable with Bernoulli numbers")
     if config.get("likelihood") == "exact":
@@ -94,16 +94,20 @@ def posterior_pass(model: VAE, images: np.ndarray, *, batch_size: int = 1000, se
                    labels: np.ndarray | None = None) -> PosteriorPass:
     """Everything the ELBO and the active units need, from one pass through the model (float64 results).
 
-    The KL is the analytic one whatever the model trains with; a conditional model is run with ``labels``.
+    The KL is the analytic one whatever the model trains with (for a HierarchicalVAE, the top layer's; the
+    VampPrior has none, so its KL is sampled); a conditional model is run with ``labels``. The means, the
+    active units and the KL per dimension are those of q(z1 | x), the layer next to the data.
     """
     labels = check_labels(model, images, labels)
     rng = np.random.default_rng(seed)
-    latent_dim = model.config["latent_dim"]
-    result = PosteriorPass(np.empty(len(images)), np.empty(len(images)), np.empty((len(images), latent_dim)),
-                           np.zeros(latent_dim))
+    widths = model.latent_dims  # each stochastic layer's, one for the VAE
+    kl = "analytic" if model.prior == "standard" else "sampled"
+    result = PosteriorPass(np.empty(len(images)), np.empty(len(images)), np.empty((len(images), widths[0])),
+                           np.zeros(widths[0]))
     for start, x in batches(model, images, batch_size):
-        eps = rng.standard_normal((len(x), latent_dim), dtype=model.dtype)
-        terms = model.elbo_terms(x, training=False, eps=eps, labels=label_rows(labels, start, len(x)), kl="analytic")
+        noise = [rng.standard_normal((len(x), width), dtype=model.dtype) for width in widths]
+        eps = noise[0] if len(noise) == 1 else noise
+        terms = model.elbo_terms(x, training=False, eps=eps, labels=label_rows(labels, start, len(x)), kl=kl)
         rows = slice(start, start + len(x))
         result.log_likelihood[rows] = terms.log_likelihood
         result.kl[rows] = terms.kl

@@ -108,7 +108,7 @@ class VAE:
             pseudo_inputs=int(pseudo_inputs))).resolved()
         # everything needed to build the same architecture again: VAE(**model.config)
         self.config = to_dict(config)
-        self.variational, self.kl_weight = variational, kl_weight
+        self.variational, self.kl_weight, self.prior = variational, kl_weight, prior
         self.num_classes, self.objective, self.k = int(num_classes), objective, int(k)
         self.dtype = np.dtype(dtype)
         self.rng = np.random.default_rng(seed)
@@ -286,6 +286,11 @@ class VAE:
         self.last_objective = "iwae"
         return LossTerms(log_likelihood, log_likelihood - log_weights, mean, std, losses, log_weights)
 
+    @property
+    def latent_dims(self) -> list[int]:
+        """The sizes of the stochastic layers: the one, [latent_dim] (as ``HierarchicalVAE.latent_dims``)."""
+        return [self.config["latent_dim"]]
+
     def effective_kl_weight(self) -> float:
         """The weight of the KL term in the loss: ``kl_weight``, or 0 for the plain autoencoder."""
         return self.kl_weight if self.variational else 0.0
@@ -366,10 +371,11 @@ class VAE:
         """Decode the posterior mean of each image: (B, input_dim) -> (B, input_dim)."""
         return self.decode(self.encode(x, labels)[0], labels)
 
-    def sample(self, n: int, labels=None) -> np.ndarray:
+    def sample(self, n: int, labels=None, rng: np.random.Generator | None = None) -> np.ndarray:
         """n images decoded from the prior N(0, I): (n, input_dim). A conditional model decodes each with its
-        label (n class indices or one-hot rows; by default 0, 1, ..., C - 1, 0, 1, ... in turn)."""
-        z = self.rng.standard_normal((n, self.config["latent_dim"]), dtype=self.dtype)
+        label (n class indices or one-hot rows; by default 0, 1, ..., C - 1, 0, 1, ... in turn). The draws come
+        from ``rng``, by default the model's generator."""
+        z = (self.rng if rng is None else rng).standard_normal((n, self.config["latent_dim"]), dtype=self.dtype)
         if self.conditional and labels is None:
             labels = np.arange(n) % self.num_classes
         return self.decode(z, labels)
