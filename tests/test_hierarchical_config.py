@@ -163,3 +163,54 @@ def test_the_test_elbo_report_is_the_models_own_elbo(tiny_root, tmp_path, tiny_d
                                                        rel=1e-6)
     reported = json.loads((tmp_path / "run" / "evaluation.json").read_text())["negative_elbo"]
     assert reported == pytest.approx(negative_elbo(model, test), rel=1e-12)
+
+
+# -- load_model, python -m numpyvae.evaluate and the final --eval-k pass ----------------------------------------
+
+def test_evaluate_bounds_the_hierarchical_checkpoint_by_the_lean_hierarchical_pass(tiny_root, tmp_path):
+    import json
+
+    from numpyvae import load_model
+    from numpyvae.data import load_dataset, to_float
+    from numpyvae.evaluate import main as evaluate_main
+    from numpyvae.evaluation.bounds import ROWS_PER_CHUNK
+    from numpyvae.evaluation.lean_hierarchical import hierarchical_bound_parallel, hierarchical_log_mean_weight
+    assert train(tiny_root, tmp_path / "run", *RUNS["vampprior iwae, momentum"], "--steps", "3", "--eval-k", "7",
+                 "--eval-workers", "2") == 0
+    path = tmp_path / "run" / "checkpoint.npz"
+    model = load_model(path)
+    assert isinstance(model, HierarchicalVAE) and model.prior == "vampprior" and model.latent_dims == [5, 3]
+    test = load_dataset("mnist", tiny_root, download=False, progress=False).test_images
+    # train.py's final pass, two workers: the pool's numbers, one generator per batch of 100 images
+    final = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    parallel = hierarchical_bound_parallel(model, test, k=7, batch_size=100, seed=0, workers=1)
+    assert final["iwae_k"] == 7 and final["iwae"] == pytest.approx(float(np.mean(parallel)), rel=1e-12)
+    # the evaluation command, one process: one generator through the batches, lean_hierarchical's pass
+    assert evaluate_main([str(path), "--k", "9", "--batch-size", "4", "--data-dir", tiny_root, "--no-progress",
+                          "--json", str(tmp_path / "e.json")]) == 0
+    rng, expected = np.random.default_rng(0), []
+    for start in range(0, len(test), 4):
+        x = to_float(test[start:start + 4], model.dtype)
+        expected.append(-hierarchical_log_mean_weight(model, x, 9, rng, ROWS_PER_CHUNK))
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["iwae"] == pytest.approx(float(np.mean(np.concatenate(expected))), rel=1e-12)
+    assert result["iwae"] <= result["negative_elbo"] + 3 * result["negative_elbo_stderr"]
+
+
+def test_a_checkpoint_whose_layers_do_not_fit_its_settings_is_refused(tiny_root, tmp_path, capsys):
+    import dataclasses
+
+    from numpyvae import load_model
+    from numpyvae.errors import CheckpointError
+    from numpyvae.formats.checkpoint import load_checkpoint, save_checkpoint
+    assert train(tiny_root, tmp_path / "run", "--steps", "2") == 0
+    path = tmp_path / "run" / "checkpoint.npz"
+    saved = load_checkpoint(path)
+    for change in (dict(latent_dims=[5, 4]), dict(upper_hidden_dims=[9]), dict(latent_dims=[5]),
+                   dict(prior="vampprior", kl="sampled")):
+        config = {**saved.config, "model": {**saved.config["model"], **change}}
+        if change.get("latent_dims") == [5]:
+            config["model"]["upper_hidden_dims"] = None
+        save_checkpoint(path, dataclasses.replace(saved, config=config))
+        with pytest.raises(CheckpointError, match="another architecture"):
+            load_model(path)

@@ -172,6 +172,10 @@ class HierarchicalVAE:
         noise = (self.rng if rng is None else rng).normal(0, PSEUDO_INPUT_STD, pseudo.shape)
         pseudo[...] = np.asarray(images[:len(pseudo)], np.float64) + noise
 
+    def labels_for(self, labels) -> None:
+        """None: the model takes no labels (as ``VAE.labels_for`` for an unconditional VAE)."""
+        return None
+
     def one_hot(self, labels, rows: int) -> None:
         """None: the model is unconditional (ValueError for labels, as VAE.one_hot)."""
         if labels is not None:
