@@ -84,7 +84,9 @@ def _kind(cls, field: dataclasses.Field) -> tuple[type, bool, bool]:
 
 def shown(value, field: dataclasses.Field | None = None) -> str:
     """A value as it is typed on the command line: the word of a mapped choice, lists space-separated,
-    switches on or off."""
+    switches on or off; a setting left at None (its flag not given) is "unset"."""
+    if value is None:
+        return "unset"
     choices = field.metadata["choices"] if field is not None else None
     if isinstance(choices, dict):
         return next((word for word, meant in choices.items() if meant == value), str(value))

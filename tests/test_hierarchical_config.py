@@ -214,3 +214,49 @@ def test_a_checkpoint_whose_layers_do_not_fit_its_settings_is_refused(tiny_root,
         save_checkpoint(path, dataclasses.replace(saved, config=config))
         with pytest.raises(CheckpointError, match="another architecture"):
             load_model(path)
+
+
+# -- the presets ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("preset, prior", [("two-layer-mnist", "standard"), ("vampprior-mnist", "vampprior")])
+def test_the_presets_are_burdas_two_layers_on_the_binarized_recipe(preset, prior):
+    from numpyvae.training.config import PRESETS, build_parser, from_namespace
+    config = from_namespace(build_parser(preset).parse_args(["--preset", preset]))
+    model = build(config.model_for(784))
+    burda = HierarchicalVAE(784, prior=prior, components=500)  # Burda's architecture is its default
+    assert {k: v.shape for k, v in model.params.items()} == {k: v.shape for k, v in burda.params.items()}
+    assert model.config == burda.config
+    recipe = {key: value for key, value in PRESETS["binarized-mnist"].items()}
+    for key, value in recipe.items():
+        section = next(s for s in config.sections().values() if hasattr(s, key))
+        assert getattr(section, key) == value, key
+
+
+def test_a_preset_run_trains_and_resumes_with_its_flags_overridden(tiny_root, tmp_path):
+    small = ["--hidden-dims", "16", "--upper-hidden-dims", "8", "--latent-dims", "4", "2", "--pseudo-inputs", "3",
+             "--batch-size", "4", "--eval-k", "0", "--eval-workers", "1", "--log-every", "2", "--no-progress",
+             "--no-download", "--data-dir", tiny_root]
+    out = tmp_path / "run"
+    assert main(["--preset", "vampprior-mnist", "--steps", "2", "--out", str(out), *small]) == 0
+    assert main(["--preset", "vampprior-mnist", "--resume", str(out / "checkpoint.npz"), "--steps", "4",
+                 *small]) == 0
+    from numpyvae.formats.checkpoint import load_checkpoint
+    saved = load_checkpoint(out / "checkpoint.npz")
+    assert saved.step == 4 and saved.config["model"]["prior"] == "vampprior"
+    assert saved.config["model"]["latent_dims"] == [4, 2] and saved.config["run"]["optimizer"] == "adam"
+
+
+def test_resume_refuses_to_change_the_layers_or_the_prior(tiny_root, tmp_path, capsys):
+    from conftest import SMALL_RUN
+    assert main(["--data-dir", tiny_root, "--out", str(tmp_path / "vae"), *SMALL_RUN, "--steps", "2"]) == 0
+    assert train(tiny_root, tmp_path / "two", *RUNS["vampprior iwae, momentum"], "--steps", "2") == 0
+    for run, flags, says in (
+            ("vae", ["--latent-dims", "4", "2"], "--latent-dims 4 2 contradicts the checkpoint's unset"),
+            ("two", ["--latent-dims", "4", "2"], "--latent-dims 4 2 contradicts the checkpoint's 5 3"),
+            ("two", ["--prior", "standard"], "--prior standard contradicts the checkpoint's vampprior"),
+            ("two", ["--hidden-dims", "16", "9"], "--hidden-dims 16 9 contradicts the checkpoint's 16 12")):
+        capsys.readouterr()
+        assert main(["--data-dir", tiny_root, "--resume", str(tmp_path / run / "checkpoint.npz"), "--steps", "3",
+                     "--no-progress", *flags]) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and "\n" not in err
