@@ -260,3 +260,36 @@ def test_resume_refuses_to_change_the_layers_or_the_prior(tiny_root, tmp_path, c
                      "--no-progress", *flags]) == 2
         err = capsys.readouterr().err.strip()
         assert says in err and "\n" not in err
+
+
+# -- python -m numpyvae.export -------------------------------------------------------------------------------
+
+def test_export_writes_the_hierarchical_model_and_load_model_reads_it_back(tiny_root, tmp_path):
+    import json
+
+    from numpyvae import load_model
+    from numpyvae.export import main as export_main
+    from numpyvae.formats import safetensors as sf
+    from numpyvae.formats.modelfile import export
+    assert train(tiny_root, tmp_path / "run", *RUNS["vampprior iwae, momentum"], "--steps", "3") == 0
+    model = load_model(tmp_path / "run" / "checkpoint.npz")
+    out = tmp_path / "model.safetensors"
+    assert export_main([str(tmp_path / "run" / "checkpoint.npz"), str(out)]) == 0
+    tensors, metadata = sf.read(out, "not safetensors")
+    # the names are numpyvae's; weights (out, in) as nn.Linear's, the pseudo-inputs (M, input_dim) as they are
+    assert sorted(tensors) == sorted(model.params)
+    assert tensors["encoder2.fc1.weight"].shape == (8, 5) and tensors["decoder2.mean.weight"].shape == (5, 8)
+    assert tensors["prior.pseudo_inputs"].shape == (6, 784)
+    np.testing.assert_array_equal(tensors["prior.pseudo_inputs"], model.params["prior.pseudo_inputs"])
+    settings = json.loads(metadata["numpyvae_config"])["model"]
+    assert settings["latent_dims"] == [5, 3] and settings["prior"] == "vampprior" and settings["pseudo_inputs"] == 6
+    again = load_model(out)
+    assert isinstance(again, HierarchicalVAE) and again.config == model.config
+    for name, param in model.params.items():
+        np.testing.assert_array_equal(again.params[name], param)
+    from numpyvae.errors import UsageError
+    with pytest.raises(UsageError, match="settings="):  # its config is HierarchicalVAE's arguments, not a ModelConfig
+        export(model, tmp_path / "other.safetensors")
+    with pytest.raises(UsageError, match="another model"):
+        export(model, tmp_path / "other.safetensors", settings={**settings, "pseudo_inputs": 7})
+    assert not (tmp_path / "other.safetensors").exists()
