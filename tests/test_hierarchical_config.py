@@ -293,3 +293,21 @@ def test_export_writes_the_hierarchical_model_and_load_model_reads_it_back(tiny_
     with pytest.raises(UsageError, match="another model"):
         export(model, tmp_path / "other.safetensors", settings={**settings, "pseudo_inputs": 7})
     assert not (tmp_path / "other.safetensors").exists()
+
+
+def test_the_commands_written_for_the_one_layer_vae_refuse_it_in_one_line(tiny_root, tmp_path, capsys):
+    from numpyvae.teaching.explain.variance import main as variance_main
+    from numpyvae.teaching.intuition import main as intuition_main
+    from numpyvae.visualize import main as visualize_main
+    assert train(tiny_root, tmp_path / "run", "--steps", "2") == 0
+    path = str(tmp_path / "run" / "checkpoint.npz")
+    for command in (lambda: variance_main([path, "--data-dir", tiny_root]),
+                    lambda: intuition_main(["elbo-gap", path, "--data-dir", tiny_root,
+                                            "--out", str(tmp_path / "gap.png")])):
+        capsys.readouterr()
+        assert command() == 2
+        err = capsys.readouterr().err.strip()
+        assert "one-layer VAE" in err and "\n" not in err
+    # the pictures are drawn for it: samples by ancestral sampling
+    assert visualize_main([path, "--data-dir", tiny_root, "--out", str(tmp_path / "pictures")]) == 0
+    assert (tmp_path / "pictures" / "prior_samples.png").is_file()
