@@ -311,3 +311,11 @@ def test_the_commands_written_for_the_one_layer_vae_refuse_it_in_one_line(tiny_r
     # the pictures are drawn for it: samples by ancestral sampling
     assert visualize_main([path, "--data-dir", tiny_root, "--out", str(tmp_path / "pictures")]) == 0
     assert (tmp_path / "pictures" / "prior_samples.png").is_file()
+
+
+def test_a_vampprior_too_large_for_memory_is_refused_before_anything_is_allocated(tiny_root, tmp_path, capsys):
+    # 10^8 pseudo-inputs of 784 pixels: 314 GB of float32 parameters alone, refused in one line naming the flag
+    assert train(tiny_root, tmp_path / "run", "--prior", "vampprior", "--kl", "sampled", "--pseudo-inputs",
+                 str(10 ** 8), "--steps", "1") == 2
+    err = capsys.readouterr().err.strip()
+    assert "--pseudo-inputs" in err and "\n" not in err

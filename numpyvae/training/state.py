@@ -184,7 +184,8 @@ def check_fits(config: TrainConfig, input_dim: int, num_classes: int = NUM_CLASS
     The estimate counts the weights, their gradients and the optimizer's state, and what one step caches: about
     four arrays per hidden unit of each row (the input, the pre-activation, the output, the dropout mask) and
     five per pixel of each decoded row (the logits, the probabilities, the clip mask, the image, the gradient).
-    The decoder sees K rows per image with --objective iwae.
+    The decoder sees K rows per image with --objective iwae; with --latent-dims every stochastic layer's
+    networks count, and the VampPrior's encoders run on its M pseudo-inputs as on M more images.
     """
     model = config.model_for(input_dim, num_classes)
     itemsize = np.dtype(model.dtype).itemsize
@@ -194,12 +195,14 @@ def check_fits(config: TrainConfig, input_dim: int, num_classes: int = NUM_CLASS
     latent = sum(model.latent_dims or [model.latent_dim])  # every stochastic layer's code
     per_image = 4 * sum(sum(layer.hidden_dims) for layer in layers) + 4 * latent
     per_decoded_row = 4 * sum(sum(layer.decoder_dims) for layer in layers) + 5 * input_dim + 4 * latent
-    needed = itemsize * (weights * (2 + states) + batch * per_image + model.k * batch * per_decoded_row)
-    if model.k > 1 and model.k * batch * per_decoded_row > batch * per_image + weights * (2 + states):
+    rows = batch + (model.pseudo_inputs if model.prior == "vampprior" else 0)  # rows through the encoders
+    needed = itemsize * (weights * (2 + states) + rows * per_image + model.k * batch * per_decoded_row)
+    if model.k > 1 and model.k * batch * per_decoded_row > rows * per_image + weights * (2 + states):
         check_memory(needed, f"--k {model.k} with --batch-size {batch} (one training step)",
                      per_unit=itemsize * batch * per_decoded_row, unit_flag="--k")
     else:
-        check_memory(needed, f"one training step of this model (--hidden-dims, --decoder-dims, --batch-size {batch})")
+        check_memory(needed, f"one training step of this model (--hidden-dims, --decoder-dims, --batch-size {batch}"
+                     + (", --pseudo-inputs)" if model.prior == "vampprior" else ")"))
 
 
 def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_images: np.ndarray,
