@@ -254,7 +254,12 @@ def test_resume_refuses_to_change_the_layers_or_the_prior(tiny_root, tmp_path, c
             ("vae", ["--latent-dims", "4", "2"], "--latent-dims 4 2 contradicts the checkpoint's unset"),
             ("two", ["--latent-dims", "4", "2"], "--latent-dims 4 2 contradicts the checkpoint's 5 3"),
             ("two", ["--prior", "standard"], "--prior standard contradicts the checkpoint's vampprior"),
-            ("two", ["--hidden-dims", "16", "9"], "--hidden-dims 16 9 contradicts the checkpoint's 16 12")):
+            ("two", ["--hidden-dims", "16", "9"], "--hidden-dims 16 9 contradicts the checkpoint's 16 12"),
+            # alone on the command line these would break a rule (no --latent-dims, no --prior vampprior): on
+            # resume they are compared with the checkpoint's, whose settings they join
+            ("two", ["--upper-hidden-dims", "9"], "--upper-hidden-dims 9 contradicts the checkpoint's 8"),
+            ("two", ["--pseudo-inputs", "7"], "--pseudo-inputs 7 contradicts the checkpoint's 6"),
+            ("vae", ["--upper-hidden-dims", "9"], "--upper-hidden-dims 9 contradicts the checkpoint's unset")):
         capsys.readouterr()
         assert main(["--data-dir", tiny_root, "--resume", str(tmp_path / run / "checkpoint.npz"), "--steps", "3",
                      "--no-progress", *flags]) == 2
@@ -319,3 +324,11 @@ def test_a_vampprior_too_large_for_memory_is_refused_before_anything_is_allocate
                  str(10 ** 8), "--steps", "1") == 2
     err = capsys.readouterr().err.strip()
     assert "--pseudo-inputs" in err and "\n" not in err
+
+
+def test_resume_takes_flags_that_repeat_the_checkpoints_though_alone_they_break_a_rule(tiny_root, tmp_path):
+    assert train(tiny_root, tmp_path / "two", *RUNS["vampprior iwae, momentum"], "--steps", "2") == 0
+    for flags in (["--pseudo-inputs", "6"], ["--upper-hidden-dims", "8"], ["--prior", "vampprior"],
+                  ["--k", "2"], ["--objective", "iwae", "--k", "2", "--latent-dims", "5", "3"]):
+        assert main(["--data-dir", tiny_root, "--resume", str(tmp_path / "two" / "checkpoint.npz"), "--steps", "3",
+                     "--no-progress", *flags]) == 0, flags
