@@ -124,6 +124,13 @@ def add_checkpoint_arguments(parser: Parser) -> None:
                         "else ./data)")
 
 
+def require_one_layer_vae(model, what: str, checkpoint) -> None:
+    """UsageError unless ``model`` is the one-layer VAE, the model ``what`` (a command) is written for."""
+    if not isinstance(model, VAE):
+        raise UsageError(f"{what} is written for the one-layer VAE; {checkpoint} holds a model of several "
+                         "stochastic layers or a VampPrior (train.py --latent-dims)")
+
+
 def load_checkpoint_and_data(args: argparse.Namespace, progress: bool = False) -> tuple[VAE, Checkpoint, Dataset]:
     """The trained model of ``args.checkpoint`` and its image set (or ``args.dataset``)."""
     model, checkpoint = load_model_and_record(args.checkpoint)

@@ -84,7 +84,9 @@ def _kind(cls, field: dataclasses.Field) -> tuple[type, bool, bool]:
 
 def shown(value, field: dataclasses.Field | None = None) -> str:
     """A value as it is typed on the command line: the word of a mapped choice, lists space-separated,
-    switches on or off."""
+    switches on or off; a setting left at None (its flag not given) is "unset"."""
+    if value is None:
+        return "unset"
     choices = field.metadata["choices"] if field is not None else None
     if isinstance(choices, dict):
         return next((word for word, meant in choices.items() if meant == value), str(value))
@@ -102,8 +104,9 @@ def _type_ok(value, item: type, many: bool, optional: bool) -> bool:
     return isinstance(value, item) and isinstance(value, bool) == (item is bool)
 
 
-def problems(config) -> Iterable[str]:
-    """Every reason ``config`` is invalid, in the order of its fields, then of its rules."""
+def problems(config, rules: bool = True) -> Iterable[str]:
+    """Every reason ``config`` is invalid, in the order of its fields, then of its rules (``rules=False``: the
+    fields' own checks only)."""
     for field in dataclasses.fields(config):
         value, flag, (item, many, optional) = getattr(config, field.name), flag_of(field), _kind(type(config), field)
         choices, check = field.metadata["choices"], field.metadata["check"]
@@ -116,7 +119,8 @@ def problems(config) -> Iterable[str]:
             yield f"{flag} must be one of {', '.join(map(str, choices))}, got {wrong[0]!r}"
         elif check is not None and not all(check.test(one) for one in values):
             yield f"{flag} must be {check.says}, got {shown(value, field)}"
-    yield from (message for ok, message in getattr(config, "rules", list)() if not ok)
+    if rules:
+        yield from (message for ok, message in getattr(config, "rules", list)() if not ok)
 
 
 def validate(config):

@@ -31,7 +31,7 @@ def export_command(args: argparse.Namespace) -> int:
         raise UsageError(f"the output {args.out} is the input file; choose another name")
     check_file_destination(args.out, "the output")  # before the work, like every command's outputs
     model, record = load_model_and_record(args.checkpoint)
-    export(model, args.out, record.config.get("run"), record.step)
+    export(model, args.out, record.config.get("run"), record.step, settings=record.config["model"])
     print(f"wrote {len(model.params)} tensors ({sum(p.size for p in model.params.values())} {model.dtype.name} "
           f"parameters) to {args.out}")
     return 0

@@ -38,8 +38,9 @@ def legacy_checkpoint(tmp_path, root, name):
 
 
 # model settings added after the legacy files were written: they read back at their defaults, which are what
-# those runs ran with (free bits: issue 24)
-MODEL_SETTINGS_SINCE = {"free_bits": 0.0}
+# those runs ran with (free bits: issue 24; the stochastic layers and the prior: issue 25)
+MODEL_SETTINGS_SINCE = {"free_bits": 0.0, "latent_dims": None, "upper_hidden_dims": None, "prior": "standard",
+                        "pseudo_inputs": 500}
 
 @pytest.mark.parametrize("name", RUNS)
 def test_a_legacy_checkpoint_reads_as_the_same_configuration(name):

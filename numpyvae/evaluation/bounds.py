@@ -21,9 +21,11 @@ import numpy as np
 
 from ..data import to_float
 from ..errors import UsageError
+from ..models.hierarchical import HierarchicalVAE
 from ..models.vae import VAE
 from ..nn.losses import kl_per_dimension
 from ..progress import progress_bar
+from .lean_hierarchical import hierarchical_log_mean_weight
 from .lean_iwae import iwae_bound_parallel, iwae_log_mean_weight
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: a unit is active when Var_x E_q[z_d] exceeds 0.01
@@ -31,7 +33,7 @@ ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: a unit is active when Var_x E_q[z_
 
 def likelihood_description(config: dict) -> str:
     """What p(x | z) is, so that a report says what its numbers bound (all are in nats)."""
-    if config["reconstruction"] == "mse":
+    if config.get("reconstruction") == "mse":
         return ("unit-variance Gaussian density over pixels, its (P/2) log 2pi included: the numbers bound "
                 "-log p(x) as a density and are not comparable with Bernoulli numbers")
     if config.get("likelihood") == "exact":
@@ -47,6 +49,13 @@ def batches(model: VAE, images: np.ndarray, batch_size: int):
     numpyvae.data.binarization.fixed_binarization)."""
     for start in range(0, len(images), batch_size):
         yield start, to_float(images[start:start + batch_size], model.dtype)
+
+
+def lean_pass(model: VAE | HierarchicalVAE):
+    """The lean IWAE pass of one batch for ``model``, ``f(model, x, k, rng, rows, labels)`` -> log (1/k) sum w
+    (B,): ``lean_hierarchical``'s for the model of several stochastic layers, ``lean_iwae``'s for the VAE. The
+    one place that tells the two apart; every IWAE bound of this module goes through it."""
+    return hierarchical_log_mean_weight if isinstance(model, HierarchicalVAE) else iwae_log_mean_weight
 
 
 def check_labels(model: VAE, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray | None:
@@ -94,16 +103,20 @@ def posterior_pass(model: VAE, images: np.ndarray, *, batch_size: int = 1000, se
                    labels: np.ndarray | None = None) -> PosteriorPass:
     """Everything the ELBO and the active units need, from one pass through the model (float64 results).
 
-    The KL is the analytic one whatever the model trains with; a conditional model is run with ``labels``.
+    The KL is the analytic one whatever the model trains with (for a HierarchicalVAE, the top layer's; the
+    VampPrior has none, so its KL is sampled); a conditional model is run with ``labels``. The means, the
+    active units and the KL per dimension are those of q(z1 | x), the layer next to the data.
     """
     labels = check_labels(model, images, labels)
     rng = np.random.default_rng(seed)
-    latent_dim = model.config["latent_dim"]
-    result = PosteriorPass(np.empty(len(images)), np.empty(len(images)), np.empty((len(images), latent_dim)),
-                           np.zeros(latent_dim))
+    widths = model.latent_dims  # each stochastic layer's, one for the VAE
+    kl = "analytic" if model.prior == "standard" else "sampled"
+    result = PosteriorPass(np.empty(len(images)), np.empty(len(images)), np.empty((len(images), widths[0])),
+                           np.zeros(widths[0]))
     for start, x in batches(model, images, batch_size):
-        eps = rng.standard_normal((len(x), latent_dim), dtype=model.dtype)
-        terms = model.elbo_terms(x, training=False, eps=eps, labels=label_rows(labels, start, len(x)), kl="analytic")
+        noise = [rng.standard_normal((len(x), width), dtype=model.dtype) for width in widths]
+        eps = noise[0] if len(noise) == 1 else noise
+        terms = model.elbo_terms(x, training=False, eps=eps, labels=label_rows(labels, start, len(x)), kl=kl)
         rows = slice(start, start + len(x))
         result.log_likelihood[rows] = terms.log_likelihood
         result.kl[rows] = terms.kl
@@ -155,8 +168,8 @@ def iwae_bound(model: VAE, images: np.ndarray, *, k: int = 100, batch_size: int 
     with progress_bar(total=len(images), disable=not progress, unit="image", desc=f"IWAE K={k}") as bar:
         for start, x in batches(model, images, batch_size):
             # the lean pass (numpyvae.evaluation.lean_iwae), its draws from this one generator batch after batch
-            bound[start:start + len(x)] = -iwae_log_mean_weight(model, x, k, rng, ROWS_PER_CHUNK,
-                                                                label_rows(labels, start, len(x)))
+            bound[start:start + len(x)] = -lean_pass(model)(model, x, k, rng, ROWS_PER_CHUNK,
+                                                            label_rows(labels, start, len(x)))
             bar.update(len(x))
     return bound
 
@@ -209,7 +222,8 @@ def evaluate(model: VAE, images: np.ndarray, *, k: int = 100, iwae_images: int |
         subset_labels = None if labels is None else labels[:len(subset)]
         if workers > 1:
             bound = iwae_bound_parallel(model, subset, k=k, batch_size=batch_size, seed=seed, workers=workers,
-                                        rows=ROWS_PER_CHUNK, progress=progress, labels=subset_labels)
+                                        rows=ROWS_PER_CHUNK, progress=progress, labels=subset_labels,
+                                        log_mean_weight=lean_pass(model))
         else:
             bound = iwae_bound(model, subset, k=k, batch_size=batch_size, seed=seed, progress=progress,
                                labels=subset_labels)
@@ -228,7 +242,8 @@ def iwae_ladder(model: VAE, images: np.ndarray, ks: list[int], *, batch_size: in
     for k in ks:
         if workers > 1:
             bounds.append(iwae_bound_parallel(model, images, k=k, batch_size=batch_size, seed=seed, workers=workers,
-                                              rows=ROWS_PER_CHUNK, progress=progress, labels=labels))
+                                              rows=ROWS_PER_CHUNK, progress=progress, labels=labels,
+                                              log_mean_weight=lean_pass(model)))
         else:
             bounds.append(iwae_bound(model, images, k=k, batch_size=batch_size, seed=seed, progress=progress,
                                      labels=labels))

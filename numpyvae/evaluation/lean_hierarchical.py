@@ -28,12 +28,11 @@ import math
 
 import numpy as np
 
-from ..data import to_float
 from ..models.gaussian_mlp import STD_FLOOR
 from ..nn.layers import Dense
 from ..nn.losses import LOG_2PI, BernoulliLogLikelihood
 from ..nn.mixture import MixtureLogDensity
-from .lean_iwae import _hidden_forward, bernoulli_log_likelihood
+from .lean_iwae import _hidden_forward, bernoulli_log_likelihood, iwae_bound_parallel
 
 
 def _gaussian_forward(network, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -48,8 +47,11 @@ def _half_square(u: np.ndarray) -> np.ndarray:
     return 0.5 * np.einsum("nbd,nbd->nb", u, u, dtype=np.float64)
 
 
-def hierarchical_log_mean_weight(model, x: np.ndarray, k: int, rng: np.random.Generator, rows: int) -> np.ndarray:
-    """log (1/k) sum_i w_i for each image of the batch x (B, D) in the model's dtype: (B,) float64."""
+def hierarchical_log_mean_weight(model, x: np.ndarray, k: int, rng: np.random.Generator, rows: int,
+                                 labels=None) -> np.ndarray:
+    """log (1/k) sum_i w_i for each image of the batch x (B, D) in the model's dtype: (B,) float64 (``labels``:
+    None, the model is unconditional; as ``lean_iwae.iwae_log_mean_weight``'s arguments)."""
+    model.one_hot(labels, len(x))
     mean, std = model.encode(x)
     batch = len(x)
     first_log_std = np.sum(np.log(std.astype(np.float64)), axis=-1)
@@ -99,61 +101,12 @@ def hierarchical_log_mean_weight(model, x: np.ndarray, k: int, rng: np.random.Ge
     return peak + np.log(total) - math.log(k)
 
 
-# -- several processes, as lean_iwae.iwae_bound_parallel: one generator per batch, default_rng([seed, index]) ----
-
-_WORKER: dict = {}
-
-
-def _start_worker(config: dict, params: dict, images: np.ndarray, k: int, batch_size: int, seed: int,
-                  rows: int) -> None:
-    from ..models.hierarchical import HierarchicalVAE
-    model = HierarchicalVAE(**config)
-    for name, param in model.params.items():
-        np.copyto(param, params[name])
-    _WORKER.update(model=model, images=images, k=k, batch_size=batch_size, seed=seed, rows=rows)
-
-
-def _bound_of_batch(index: int) -> np.ndarray:
-    w = _WORKER
-    model, size = w["model"], w["batch_size"]
-    x = to_float(w["images"][index * size:(index + 1) * size], model.dtype)
-    return -hierarchical_log_mean_weight(model, x, w["k"], np.random.default_rng([w["seed"], index]), w["rows"])
-
+# -- several processes: lean_iwae's pool, one generator per batch, default_rng([seed, index]) --------------
 
 def hierarchical_bound_parallel(model, images: np.ndarray, *, k: int, batch_size: int = 100, seed: int = 0,
                                 workers: int = 2, rows: int = 2000, progress: bool = False) -> np.ndarray:
     """Per-image IWAE estimate of -log p(x) for uint8 ``images`` (N, D) as they are (binarize them before):
-    (N,) float64, computed by ``workers`` processes (1: in this one); the same numbers for any number of workers."""
-    import multiprocessing
-    import os
-
-    from ..progress import progress_bar
-
-    arguments = (dict(model.config), {name: p.copy() for name, p in model.params.items()}, images, k, batch_size,
-                 seed, rows)
-    batches = range(-(-len(images) // batch_size))
-    with progress_bar(total=len(images), disable=not progress, unit="image", desc=f"IWAE K={k}",
-                      dynamic_ncols=True) as bar:
-        if workers == 1:
-            _start_worker(*arguments)
-            results = []
-            for index in batches:
-                results.append(_bound_of_batch(index))
-                bar.update(len(results[-1]))
-            _WORKER.clear()
-            return np.concatenate(results)
-        saved = os.environ.get("OPENBLAS_NUM_THREADS")
-        os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read by each worker's BLAS as it starts
-        try:
-            with multiprocessing.get_context("spawn").Pool(workers, initializer=_start_worker,
-                                                           initargs=arguments) as pool:
-                results = []
-                for bound in pool.imap(_bound_of_batch, batches):
-                    results.append(bound)
-                    bar.update(len(bound))
-        finally:
-            if saved is None:
-                os.environ.pop("OPENBLAS_NUM_THREADS", None)
-            else:
-                os.environ["OPENBLAS_NUM_THREADS"] = saved
-    return np.concatenate(results)
+    (N,) float64, computed by ``workers`` processes (1: in this one); the same numbers for any number of workers
+    (``lean_iwae.iwae_bound_parallel`` with this module's pass)."""
+    return iwae_bound_parallel(model, images, k=k, batch_size=batch_size, seed=seed, workers=workers, rows=rows,
+                               progress=progress, log_mean_weight=hierarchical_log_mean_weight)

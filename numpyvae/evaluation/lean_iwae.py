@@ -131,13 +131,15 @@ def iwae_log_mean_weight(model, x: np.ndarray, k: int, rng: np.random.Generator,
 _WORKER: dict = {}
 
 
-def _start_worker(config: dict, params: dict, images: np.ndarray, k: int, batch_size: int, seed: int,
-                  rows: int, labels: np.ndarray | None = None) -> None:
-    from ..models.vae import VAE
-    model = VAE(**config)
+def _start_worker(model_class: type, config: dict, params: dict, images: np.ndarray, k: int, batch_size: int,
+                  seed: int, rows: int, labels: np.ndarray | None, log_mean_weight) -> None:
+    """The model rebuilt from its own ``config`` (``model_class(**config)``, the VAE's or the HierarchicalVAE's)
+    with ``params``, and what every batch needs, kept for ``_bound_of_batch``."""
+    model = model_class(**config)
     for name, param in model.params.items():
         np.copyto(param, params[name])
-    _WORKER.update(model=model, images=images, k=k, batch_size=batch_size, seed=seed, rows=rows, labels=labels)
+    _WORKER.update(model=model, images=images, k=k, batch_size=batch_size, seed=seed, rows=rows, labels=labels,
+                   log_mean_weight=log_mean_weight)
 
 
 def _start_pool_worker(*arguments) -> None:
@@ -155,25 +157,27 @@ def _bound_of_batch(index: int) -> np.ndarray:
     part = slice(index * size, (index + 1) * size)
     x = to_float(w["images"][part], model.dtype)
     labels = None if w["labels"] is None else w["labels"][part]
-    return -iwae_log_mean_weight(model, x, w["k"], rng, w["rows"], labels)
+    return -w["log_mean_weight"](model, x, w["k"], rng, w["rows"], labels)
 
 
 def iwae_bound_parallel(model, images: np.ndarray, *, k: int, batch_size: int = 100, seed: int = 0,
                         workers: int = 2, rows: int = 2000, progress: bool = False,
-                        labels: np.ndarray | None = None) -> np.ndarray:
+                        labels: np.ndarray | None = None, log_mean_weight=None) -> np.ndarray:
     """Per-image IWAE estimate of -log p(x) for uint8 ``images`` (N, D) as they are (binarize them before):
     (N,) float64, computed by ``workers`` processes (1: in this one).
 
     The same numbers for any number of workers (per-batch generators); not the draws of ``iwae_bound``.
+    ``log_mean_weight(model, x, k, rng, rows, labels)`` is the lean pass of one batch (default: the one-layer
+    VAE's, ``iwae_log_mean_weight``; ``lean_hierarchical`` passes its own); each worker rebuilds the model as
+    ``type(model)(**model.config)``.
     """
     import multiprocessing
     import os
 
     from ..progress import progress_bar
 
-    config = dict(model.config)
-    arguments = (config, {name: p.copy() for name, p in model.params.items()}, images, k, batch_size, seed, rows,
-                 labels)
+    arguments = (type(model), dict(model.config), {name: p.copy() for name, p in model.params.items()}, images, k,
+                 batch_size, seed, rows, labels, log_mean_weight or iwae_log_mean_weight)
     batches = range(-(-len(images) // batch_size))
     bar = progress_bar(total=len(images), disable=not progress, unit="image", desc=f"IWAE K={k}", dynamic_ncols=True)
     with bar:

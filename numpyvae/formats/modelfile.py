@@ -15,9 +15,12 @@ and in the header's ``__metadata__`` (a map of strings to strings, as the format
                        decoder_dims, activations, decoder_activations, latent_dim, num_classes, ...),
                        "binarization": "none" | "static" | "dynamic", "dataset": ..., "step": ...}
 
+A HierarchicalVAE's file holds ``encoder{i}.*``, ``decoder{i}.*`` (i >= 2), ``decoder1.*`` and, with the
+VampPrior, ``prior.pseudo_inputs`` (M, input_dim), which is not a weight and is not transposed (docs/pytorch.md).
+
 Other metadata keys (another tool's tags) are left alone; numpyvae's own are read strictly.
-``load_model(path)`` returns a ready ``VAE`` from such a file or from a numpyvae checkpoint, told apart by
-their first bytes (a checkpoint is a zip archive).
+``load_model(path)`` returns a ready model (``numpyvae.models.build``) from such a file or from a numpyvae
+checkpoint, told apart by their first bytes (a checkpoint is a zip archive).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UsageError
+from ..models import HierarchicalVAE, build
 from ..models.config import ModelConfig, read_model_config
 from ..models.vae import VAE
 from . import safetensors as safetensors_format
@@ -48,9 +52,17 @@ def model_settings(config, source) -> dict:
         raise CheckpointError(f"{source} holds model settings numpyvae refuses: {error}") from None
 
 
+def torch_layout(name: str, array):
+    """A parameter as the file holds it: a weight transposed to PyTorch's (out, in), anything else (biases, the
+    VampPrior's pseudo-inputs (M, input_dim)) as it is. Its own inverse; shapes go the same way."""
+    if not name.endswith(".weight"):
+        return array
+    return array[::-1] if isinstance(array, tuple) else array.T
+
+
 def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     """The name and PyTorch shape of every tensor the model of ``config`` (written out in full) holds."""
-    return {name: shape[::-1] for name, shape in ModelConfig(**config).parameter_shapes().items()}
+    return {name: torch_layout(name, shape) for name, shape in ModelConfig(**config).parameter_shapes().items()}
 
 
 def check_tensors(tensors: dict[str, np.ndarray], config: dict, source) -> None:
@@ -72,31 +84,45 @@ def check_tensors(tensors: dict[str, np.ndarray], config: dict, source) -> None:
             raise CheckpointError(f"{source} holds NaN or infinite weights (first in {name})")
 
 
-def build_model(config: dict, source) -> VAE:
-    """``VAE(**config)`` for a configuration ``model_settings`` has checked."""
-    return VAE(**config)
+def build_model(config: dict, source) -> VAE | HierarchicalVAE:
+    """The model of a configuration ``model_settings`` has checked (``numpyvae.models.build``)."""
+    return build(ModelConfig(**config))
 
 
 # -- export -----------------------------------------------------------------------------------------
 
-def metadata_of(model: VAE, run: dict | None = None, step: int | None = None) -> dict[str, str]:
-    """The ``__metadata__`` of an export: the tag, the version and the settings as one JSON string."""
+def metadata_of(model: VAE | HierarchicalVAE, run: dict | None = None, step: int | None = None,
+                settings: dict | None = None) -> dict[str, str]:
+    """The ``__metadata__`` of an export: the tag, the version and the settings as one JSON string; the model's
+    are ``settings`` (a ModelConfig as a dict, written out), by default ``model.config`` (the VAE's is one)."""
     run = run or {}
-    settings = {"model": model.config, "binarization": run.get("binarize", "none"),
+    settings = {"model": model.config if settings is None else settings, "binarization": run.get("binarize", "none"),
                 "dataset": run.get("dataset", "mnist"), "step": step}
     return {"numpyvae_format": FORMAT, "numpyvae_version": VERSION,
             "numpyvae_config": json.dumps(settings, allow_nan=False)}
 
 
-def tensors_of(model: VAE) -> dict[str, np.ndarray]:
+def tensors_of(model: VAE | HierarchicalVAE) -> dict[str, np.ndarray]:
     """The model's parameters under their names, each weight transposed to PyTorch's (out, in)."""
-    return {name: np.ascontiguousarray(param.T if name.endswith(".weight") else param)
-            for name, param in model.params.items()}
+    return {name: np.ascontiguousarray(torch_layout(name, param)) for name, param in model.params.items()}
 
 
-def export(model: VAE, path: str | os.PathLike, run: dict | None = None, step: int | None = None) -> None:
-    """Write ``model`` as a safetensors file with PyTorch's names and layouts (see the module's docstring)."""
-    safetensors_format.write(path, tensors_of(model), metadata_of(model, run, step))
+def export(model: VAE | HierarchicalVAE, path: str | os.PathLike, run: dict | None = None, step: int | None = None,
+           settings: dict | None = None) -> None:
+    """Write ``model`` as a safetensors file with PyTorch's names and layouts (see the module's docstring).
+
+    ``settings``: the model's configuration as a dict (a checkpoint's ``config["model"]``); needed for a
+    HierarchicalVAE, whose ``config`` is its constructor's arguments. UsageError when they do not describe
+    the model's tensors (nothing is written then)."""
+    try:
+        settings = read_model_config(model.config if settings is None else settings, "the model's settings")
+        fits = expected_shapes(settings) == {name: t.shape for name, t in tensors_of(model).items()}
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"export needs the model's configuration (settings=, a ModelConfig as a dict): {error}") \
+            from None
+    if not fits:
+        raise UsageError("the settings given to export describe another model than the one exported")
+    safetensors_format.write(path, tensors_of(model), metadata_of(model, run, step, settings))
 
 
 # -- import -----------------------------------------------------------------------------------------
@@ -134,14 +160,14 @@ def load_params(model: VAE, tensors: dict[str, np.ndarray], source) -> None:
                                                else f"tensor {extra[0]} is not part of this model"))
     for name, param in model.params.items():
         tensor = tensors[name]
-        expected = param.shape[::-1]  # (out, in) for weights; biases are one-dimensional
+        expected = torch_layout(name, param.shape)  # (out, in) for weights; the rest as they are
         if tensor.shape != expected:
             raise CheckpointError(f"{source}: tensor {name} has shape {list(tensor.shape)}, the model's settings "
                                   f"need {list(expected)}")
         if tensor.dtype != param.dtype:
             raise CheckpointError(f"{source}: tensor {name} is {tensor.dtype}, the model's settings say "
                                   f"{param.dtype}; save the tensors in the dtype of the settings")
-        np.copyto(param, tensor.T)
+        np.copyto(param, torch_layout(name, tensor))
 
 
 def _from_export(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
@@ -152,7 +178,7 @@ def _from_export(path: str | os.PathLike) -> tuple[VAE, Checkpoint]:
     check_tensors(tensors, settings["model"], path)
     model = build_model(settings["model"], path)
     load_params(model, tensors, path)
-    record = Checkpoint(config={"model": model.config, "run": {"dataset": settings["dataset"],
+    record = Checkpoint(config={"model": settings["model"], "run": {"dataset": settings["dataset"],
                                                                 "binarize": settings["binarization"]}},
                         step=settings["step"], rng_state={}, params=model.params, optimizer={}, batcher={})
     return model, record

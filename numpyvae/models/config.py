@@ -1,8 +1,15 @@
-"""The VAE's configuration: every argument of ``VAE(...)``, typed, with its flag and its check.
+"""The model's configuration: every argument of ``VAE(...)``, typed, with its flag and its check.
 
-``VAE(**dataclasses.asdict(config))`` builds the model a ``ModelConfig`` describes (``seed=`` beside it draws
-the weights); ``VAE.config`` is the resolved configuration as a dict (``resolved()``: the architecture's
-defaults written out), which checkpoints and safetensors files store.
+``numpyvae.models.build(config, seed)`` builds the model a ``ModelConfig`` describes: the one-layer VAE
+(``VAE(**dataclasses.asdict(config))``), or, when ``latent_dims`` lists the sizes of the stochastic layers, the
+HierarchicalVAE of ``hierarchical_arguments()``. ``VAE.config`` is the resolved configuration as a dict
+(``resolved()``: the architecture's defaults written out), which checkpoints and safetensors files store.
+
+The hierarchical model's layers (``layers()``): the first stochastic layer's networks are shaped by
+``hidden_dims``, ``decoder_dims``, ``activations`` and ``decoder_activations`` as the VAE's; each layer above
+has ``upper_hidden_dims`` (default: ``hidden_dims``) between z_{i-1} and z_i, its decoder mirrored, and the
+first layer's activations when they are one name for all layers or when the depths agree (else the seed's
+pattern, ``architecture.resolve``).
 """
 
 from __future__ import annotations
@@ -12,7 +19,10 @@ from dataclasses import dataclass, replace
 from ..config import at_least, between, from_dict, setting, to_dict, validate
 from ..nn.layers import ACTIVATIONS
 from ..nn.losses import LIKELIHOODS, RECONSTRUCTIONS
-from .architecture import resolve
+from .architecture import Architecture, resolve
+
+PRIORS = ("standard", "vampprior")
+PSEUDO_INPUTS = 500  # the VampPrior's M of Tomczak & Welling's MNIST runs
 
 
 @dataclass
@@ -53,6 +63,23 @@ class ModelConfig:
                                "KL_d the batch mean of latent dimension d's KL, so no dimension is pushed below "
                                "LAMBDA nats (0: the seed's KL; ELBO with --kl analytic only)", check=at_least(0),
                                metavar="LAMBDA")
+    latent_dims: list[int] | None = setting(
+        None, "sizes of the stochastic layers z1 ... zL, bottom up: the VAE with several stochastic layers "
+        "(Burda et al. 2016: 100 50; one size: one layer, as for the VampPrior of the seed's model; default: the "
+        "one-layer VAE of --latent-dim)", check=at_least(1), metavar="WIDTH")
+    upper_hidden_dims: list[int] | None = setting(
+        None, "widths of the deterministic layers between z_(i-1) and z_i for every layer i >= 2 (its decoder "
+        "mirrors them; default: --hidden-dims)", check=at_least(1), metavar="WIDTH")
+    prior: str = setting("standard", "p(z_L) of the top layer: standard: N(0, I); vampprior: the VampPrior "
+                         "(Tomczak & Welling 2018), a mixture of the posteriors of --pseudo-inputs learned inputs "
+                         "(needs --latent-dims, and --kl sampled with the ELBO)", choices=PRIORS)
+    pseudo_inputs: int = setting(PSEUDO_INPUTS, "pseudo-inputs M of --prior vampprior", check=at_least(1),
+                                 metavar="M")
+
+    @property
+    def hierarchical(self) -> bool:
+        """Whether the configuration describes the HierarchicalVAE (``latent_dims`` given)."""
+        return self.latent_dims is not None
 
     def rules(self) -> list[tuple[bool, str]]:
         """The settings that do not go together, each with the message that names its flags."""
@@ -72,15 +99,58 @@ class ModelConfig:
             (self.likelihood == "clipped" or self.reconstruction == "bernoulli",
              "--likelihood exact is the Bernoulli likelihood without its clip: it needs --reconstruction bernoulli"),
         ]
+        layered = self.hierarchical
+        rules += [
+            (not layered or self.latent_dim == 20,
+             "--latent-dim sizes the one-layer VAE's code: with --latent-dims, give the sizes there"),
+            (not layered or self.variational, "--latent-dims builds a VAE: it needs --model vae"),
+            (not layered or self.reconstruction == "bernoulli",
+             "--reconstruction mse needs the one-layer VAE: the model of --latent-dims is Bernoulli"),
+            (not layered or self.num_classes == 0,
+             "--conditional needs the one-layer VAE: the model of --latent-dims is unconditional"),
+            (not layered or not self.free_bits, "--free-bits needs the one-layer VAE (no --latent-dims)"),
+            (self.upper_hidden_dims is None or (layered and len(self.latent_dims) > 1),
+             "--upper-hidden-dims shapes the layers above z1: it needs --latent-dims with two or more sizes"),
+            (self.prior == "standard" or layered,
+             "--prior vampprior needs --latent-dims (one size, e.g. --latent-dims 20, for a single stochastic "
+             "layer)"),
+            (self.prior == "standard" or self.objective == "iwae" or self.kl == "sampled",
+             "--prior vampprior has no closed-form KL: the ELBO needs --kl sampled"),
+            (self.prior == "vampprior" or self.pseudo_inputs == PSEUDO_INPUTS,
+             "--pseudo-inputs sets the VampPrior's M: it needs --prior vampprior"),
+        ]
         try:
-            self.resolved()
+            self.layers()
         except ValueError as error:
             rules.append((False, f"model layers: {error}"))
         return rules
 
+    def layers(self) -> list[Architecture]:
+        """The networks' shapes of each stochastic layer, bottom up (one for the VAE); ValueError naming the
+        first problem. Layer i >= 2: ``upper_hidden_dims`` (default ``hidden_dims``), the decoder mirrored, the
+        first layer's activations when they are one name or of the same depth, else the seed's pattern."""
+        first = resolve(self.hidden_dims, self.decoder_dims, self.activations, self.decoder_activations)
+        upper = self.upper_hidden_dims or first.hidden_dims
+        names = first.activations
+        names = names[:1] if len(set(names)) == 1 else names if len(names) == len(upper) else None
+        return [first] + [resolve(upper, None, names) for _ in (self.latent_dims or [])[1:]]
+
+    def hierarchical_arguments(self) -> dict:
+        """The arguments of ``HierarchicalVAE(...)`` (but ``seed``) for this configuration (``latent_dims``
+        given). The IWAE bound samples its own KL: the model then takes its default estimator."""
+        shapes = self.layers()
+        return dict(input_dim=self.input_dim, latent_dims=list(self.latent_dims),
+                    hidden_dims=[s.hidden_dims for s in shapes], keep_prob=self.keep_prob, dtype=self.dtype,
+                    decoder_dims=[s.decoder_dims for s in shapes], activations=[s.activations for s in shapes],
+                    decoder_activations=[s.decoder_activations for s in shapes], objective=self.objective,
+                    k=self.k, kl=None if self.objective == "iwae" else self.kl, likelihood=self.likelihood,
+                    prior=self.prior, components=self.pseudo_inputs, kl_weight=self.kl_weight)
+
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
-        """The name and shape of every parameter of the VAE this configuration builds (weights (in, out), as
-        ``VAE.params`` holds them), computed without building it: what a file's arrays must match."""
+        """The name and shape of every parameter of the model this configuration builds (weights (in, out), as
+        ``params`` holds them), computed without building it: what a file's arrays must match."""
+        if self.hierarchical:
+            return self._hierarchical_shapes()
         config, shapes = self.resolved(), {}
         for network, n_in, widths, heads in (
                 ("encoder", config.input_dim + config.num_classes, config.hidden_dims,
@@ -92,11 +162,37 @@ class ModelConfig:
                 n_in = width if layer.startswith("fc") else n_in
         return shapes
 
+    def _hierarchical_shapes(self) -> dict[str, tuple[int, ...]]:
+        """``parameter_shapes`` of the HierarchicalVAE: encoder{i}.fc*, .mean, .std (q(z_i | z_(i-1))),
+        decoder{i}.fc*, .mean, .std for i >= 2 (p(z_(i-1) | z_i)), decoder1.fc*, .output (p(x | z1)) and, with
+        the VampPrior, prior.pseudo_inputs (M, input_dim)."""
+        shapes, sizes = {}, [self.input_dim, *self.latent_dims]
+
+        def network(name: str, n_in: int, widths: list[int], heads: dict[str, int]) -> None:
+            for layer, width in ({f"fc{i}": w for i, w in enumerate(widths, start=1)} | heads).items():
+                shapes[f"{name}.{layer}.weight"], shapes[f"{name}.{layer}.bias"] = (n_in, width), (width,)
+                n_in = width if layer.startswith("fc") else n_in
+
+        layers = self.layers()
+        for i, shape in enumerate(layers, start=1):
+            network(f"encoder{i}", sizes[i - 1], shape.hidden_dims, {"mean": sizes[i], "std": sizes[i]})
+        for i in range(len(layers), 1, -1):
+            network(f"decoder{i}", sizes[i], layers[i - 1].decoder_dims, {"mean": sizes[i - 1], "std": sizes[i - 1]})
+        network("decoder1", sizes[1], layers[0].decoder_dims, {"output": self.input_dim})
+        if self.prior == "vampprior":
+            shapes["prior.pseudo_inputs"] = (self.pseudo_inputs, self.input_dim)
+        return shapes
+
     def resolved(self) -> ModelConfig:
-        """The same configuration with the architecture's defaults written out (models.architecture.resolve)."""
+        """The same configuration with the architecture's defaults written out (models.architecture.resolve);
+        the upper layers' widths too, for a model of two or more stochastic layers."""
         shape = resolve(self.hidden_dims, self.decoder_dims, self.activations, self.decoder_activations)
+        upper = self.upper_hidden_dims
+        if self.hierarchical and len(self.latent_dims) > 1:
+            upper = list(upper or shape.hidden_dims)
         return replace(self, hidden_dims=shape.hidden_dims, decoder_dims=shape.decoder_dims,
-                       activations=shape.activations, decoder_activations=shape.decoder_activations)
+                       activations=shape.activations, decoder_activations=shape.decoder_activations,
+                       upper_hidden_dims=upper)
 
 
 def read_model_config(stored, source: str) -> dict:

@@ -86,7 +86,7 @@ class HierarchicalVAE:
     what it keeps (``eps``, ``z``, ``posteriors``, and each layer's and density's own) is ``backward``'s cache.
     """
 
-    variational, conditional = True, False
+    variational, conditional, num_classes = True, False, 0
 
     def __init__(self, input_dim: int = 784, latent_dims: Sequence[int] = (100, 50),
                  hidden_dims: Sequence[Sequence[int]] = ((200, 200), (100, 100)), keep_prob: float = 1.0,
@@ -171,6 +171,10 @@ class HierarchicalVAE:
                              f"got an array of shape {np.shape(images)}")
         noise = (self.rng if rng is None else rng).normal(0, PSEUDO_INPUT_STD, pseudo.shape)
         pseudo[...] = np.asarray(images[:len(pseudo)], np.float64) + noise
+
+    def labels_for(self, labels) -> None:
+        """None: the model takes no labels (as ``VAE.labels_for`` for an unconditional VAE)."""
+        return None
 
     def one_hot(self, labels, rows: int) -> None:
         """None: the model is unconditional (ValueError for labels, as VAE.one_hot)."""
@@ -383,17 +387,19 @@ class HierarchicalVAE:
         """Decode the mean of q(z1 | x): (B, input_dim) -> (B, input_dim)."""
         return self.decode(self.encode(x, labels)[0])
 
-    def sample(self, n: int, labels=None) -> np.ndarray:
+    def sample(self, n: int, labels=None, rng: np.random.Generator | None = None) -> np.ndarray:
         """n images by ancestral sampling: z_L ~ p(z_L) (a uniformly chosen component for the VampPrior),
-        z_{i-1} ~ p(z_{i-1} | z_i), down to the Bernoulli means of p(x | z1): (n, input_dim)."""
+        z_{i-1} ~ p(z_{i-1} | z_i), down to the Bernoulli means of p(x | z1): (n, input_dim). The draws come
+        from ``rng``, by default the model's generator."""
         self.one_hot(labels, n)
+        rng = self.rng if rng is None else rng
         top = self.latent_dims[-1]
-        z = self.rng.standard_normal((n, top), dtype=self.dtype)
+        z = rng.standard_normal((n, top), dtype=self.dtype)
         if self.prior == "vampprior":
             means, stds = self.prior_components()
-            chosen = self.rng.integers(0, len(means), n)
+            chosen = rng.integers(0, len(means), n)
             z = means[chosen] + stds[chosen] * z
         for decoder in self.decoders[:0:-1]:
             mean, std = decoder.forward(z, training=False)
-            z = mean + std * self.rng.standard_normal(mean.shape, dtype=self.dtype)
+            z = mean + std * rng.standard_normal(mean.shape, dtype=self.dtype)
         return self.decode(z)

@@ -50,7 +50,7 @@ from ..nn.losses import (
     LogImportanceWeight,
     clipped_sigmoid,
 )
-from .config import ModelConfig
+from .config import PSEUDO_INPUTS, ModelConfig
 from .terms import LossTerms
 
 STD_FLOOR = 1e-6  # the seed's z_std = 1e-6 + softplus(.), so the posterior never collapses to a point
@@ -92,7 +92,11 @@ class VAE:
                  seed: int = 0, dtype=np.float32, *, variational: bool = True, reconstruction: str = "bernoulli",
                  kl_weight: float = 1.0, decoder_dims=None, activations=None, decoder_activations=None,
                  num_classes: int = 0, objective: str = "elbo", k: int = 1, kl: str = "analytic",
-                 likelihood: str = "clipped", free_bits: float = 0.0) -> None:
+                 likelihood: str = "clipped", free_bits: float = 0.0, latent_dims=None, upper_hidden_dims=None,
+                 prior: str = "standard", pseudo_inputs: int = PSEUDO_INPUTS) -> None:
+        if latent_dims is not None or prior != "standard":  # the settings of the model of several layers
+            raise ValueError("VAE is the one-layer model: the model of latent_dims (or a VampPrior) is "
+                             "HierarchicalVAE; numpyvae.models.build(ModelConfig(...)) builds either")
         # one place checks every setting (models.config.ModelConfig): a SettingError, which is a ValueError
         config = validate(ModelConfig(
             input_dim=int(input_dim), hidden_dims=_ints(hidden_dims), latent_dim=int(latent_dim),
@@ -100,10 +104,11 @@ class VAE:
             reconstruction=reconstruction, kl_weight=float(kl_weight), decoder_dims=_ints(decoder_dims),
             activations=_names(activations), decoder_activations=_names(decoder_activations),
             num_classes=int(num_classes), objective=objective, k=int(k), kl=kl, likelihood=likelihood,
-            free_bits=float(free_bits))).resolved()
+            free_bits=float(free_bits), upper_hidden_dims=_ints(upper_hidden_dims),
+            pseudo_inputs=int(pseudo_inputs))).resolved()
         # everything needed to build the same architecture again: VAE(**model.config)
         self.config = to_dict(config)
-        self.variational, self.kl_weight = variational, kl_weight
+        self.variational, self.kl_weight, self.prior = variational, kl_weight, prior
         self.num_classes, self.objective, self.k = int(num_classes), objective, int(k)
         self.dtype = np.dtype(dtype)
         self.rng = np.random.default_rng(seed)
@@ -281,6 +286,11 @@ class VAE:
         self.last_objective = "iwae"
         return LossTerms(log_likelihood, log_likelihood - log_weights, mean, std, losses, log_weights)
 
+    @property
+    def latent_dims(self) -> list[int]:
+        """The sizes of the stochastic layers: the one, [latent_dim] (as ``HierarchicalVAE.latent_dims``)."""
+        return [self.config["latent_dim"]]
+
     def effective_kl_weight(self) -> float:
         """The weight of the KL term in the loss: ``kl_weight``, or 0 for the plain autoencoder."""
         return self.kl_weight if self.variational else 0.0
@@ -361,10 +371,11 @@ class VAE:
         """Decode the posterior mean of each image: (B, input_dim) -> (B, input_dim)."""
         return self.decode(self.encode(x, labels)[0], labels)
 
-    def sample(self, n: int, labels=None) -> np.ndarray:
+    def sample(self, n: int, labels=None, rng: np.random.Generator | None = None) -> np.ndarray:
         """n images decoded from the prior N(0, I): (n, input_dim). A conditional model decodes each with its
-        label (n class indices or one-hot rows; by default 0, 1, ..., C - 1, 0, 1, ... in turn)."""
-        z = self.rng.standard_normal((n, self.config["latent_dim"]), dtype=self.dtype)
+        label (n class indices or one-hot rows; by default 0, 1, ..., C - 1, 0, 1, ... in turn). The draws come
+        from ``rng``, by default the model's generator."""
+        z = (self.rng if rng is None else rng).standard_normal((n, self.config["latent_dim"]), dtype=self.dtype)
         if self.conditional and labels is None:
             labels = np.arange(n) % self.num_classes
         return self.decode(z, labels)

@@ -101,8 +101,8 @@ def write_all(model: VAE, dataset: Dataset, out: str | Path, metrics: str | Path
     labels = dataset.test_labels[chosen] if model.conditional else [None] * len(chosen)
     grid("reconstruction_pairs.png", reconstruction_pairs(model, dataset.test_images[chosen[:2 * pairs]],
                                                           labels[:2 * pairs] if model.conditional else None), 8)
-    z = rng.standard_normal((64, model.config["latent_dim"])).astype(model.dtype)
-    grid("prior_samples.png", model.decode(z, np.arange(64) % model.num_classes if model.conditional else None), 8)
+    grid("prior_samples.png", model.sample(64, np.arange(64) % model.num_classes if model.conditional else None,
+                                           rng=rng), 8)
     first, second = dataset.test_images[chosen[2 * pairs:3 * pairs]], dataset.test_images[chosen[3 * pairs:]]
     if model.conditional:
         grid("interpolations.png", interpolations(model, first, second, 10, labels[2 * pairs:3 * pairs],
@@ -112,9 +112,11 @@ def write_all(model: VAE, dataset: Dataset, out: str | Path, metrics: str | Path
                                                               labels[:pairs]), 1 + model.num_classes)
     else:
         grid("interpolations.png", interpolations(model, first, second), 10)
-    if model.config["latent_dim"] == 2 and not model.conditional:  # a conditional one would need one per class
+    # the manifold of N(0, I)'s quantiles: a one-layer model with the standard prior, unconditional (a conditional
+    # one would need one per class)
+    if model.latent_dims == [2] and model.prior == "standard" and not model.conditional:
         grid("manifold.png", manifold(model), 20, cell=28)  # 20 x 20 digits are big enough at 28 pixels
-    if model.config["latent_dim"] == 2:
+    if model.latent_dims[0] == 2:  # q(z1 | x)'s means
         plot_latent_scatter(model, dataset.test_images, dataset.test_labels, out / "latent_scatter.png",
                             names=dataset.classes)
         written.append(out / "latent_scatter.png")

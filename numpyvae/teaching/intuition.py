@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run_command
+from ..cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, require_one_layer_vae, run_command
 from ..data import to_float
 from ..data.binarization import TEST_DRAW_SEED, fixed_binarization
 from ..errors import UsageError
@@ -269,6 +269,7 @@ def command(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
     model, checkpoint, dataset = load_checkpoint_and_data(args)
+    require_one_layer_vae(model, "the ELBO gap", args.checkpoint)
     if not model.variational or model.conditional:
         raise UsageError("the ELBO gap needs an unconditional VAE (this checkpoint is a plain autoencoder or "
                          "a conditional model)")

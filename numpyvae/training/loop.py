@@ -44,7 +44,7 @@ def train(config: TrainConfig, given: set[str] = frozenset()) -> dict:
     its checkpoint.
     """
     started = time.perf_counter()
-    config.validate()
+    config.validate(resuming=bool(config.options.resume))  # a resumed run's whole configuration: load_resumed
     check_processes(config.options.eval_workers, "--eval-workers")
     config, saved = load_resumed(config, given)  # before the data: a bad checkpoint should not wait for a download
     options = config.options

@@ -51,8 +51,7 @@ class Reporter:
         self.prior_labels = np.arange(GRID) % model.num_classes if model.conditional else None  # 0..9 in turn
         self.first_images = to_float(test_images[:GRID], model.dtype)  # test image 6 among them
         # the same prior draws at every report, so the pictures show the model changing, not the noise
-        self.prior_z = np.random.default_rng(run.config.run.seed + 1).standard_normal(
-            (GRID, model.config["latent_dim"])).astype(model.dtype)
+        self.prior_seed = run.config.run.seed + 1
         self.shown = min(TEST_IMAGE, len(self.first_images) - 1)  # test image 6, or the last of a tiny test set
         save_image(self.first_images[self.shown], run.out / "input.png", self.shape)
         save_grid(self.first_images, run.out / "input_grid.png", columns=8, shape=self.shape)
@@ -72,7 +71,7 @@ class Reporter:
         terms = posterior_pass(model, self.test_images, labels=self.test_labels)  # -ELBO, its terms, active units
         test_loss = terms.negative_elbo(model.variational)
         reconstructions = model.reconstruct(self.first_images, self.first_labels)
-        samples = model.decode(self.prior_z, self.prior_labels)
+        samples = model.sample(GRID, self.prior_labels, rng=np.random.default_rng(self.prior_seed))
         save_image(reconstructions[self.shown], out / f"{step}.png", self.shape)  # the seed's two pictures come
         save_image(samples[0], out / f"z_{step}.png", self.shape)                 # from the grids' own rows
         save_grid(reconstructions, out / f"reconstructions_{step}.png", columns=8, shape=self.shape)

@@ -21,6 +21,7 @@ from ..data import MiniBatcher, short_name
 from ..data.binarization import BatchBinarizer
 from ..errors import CheckpointError, NumericalError, UsageError
 from ..formats.checkpoint import Checkpoint, load_checkpoint, restore_params
+from ..models import HierarchicalVAE, build
 from ..models.terms import LossTerms
 from ..models.vae import VAE
 from ..nn.optim import SGD, Adam, Optimizer, global_norm
@@ -103,7 +104,7 @@ class Run:
     """Everything a training run holds: restored from a checkpoint or made new."""
 
     config: TrainConfig
-    model: VAE
+    model: VAE | HierarchicalVAE
     optimizer: Optimizer
     batcher: MiniBatcher
     step: int
@@ -194,21 +195,25 @@ def check_fits(config: TrainConfig, input_dim: int, num_classes: int = NUM_CLASS
     The estimate counts the weights, their gradients and the optimizer's state, and what one step caches: about
     four arrays per hidden unit of each row (the input, the pre-activation, the output, the dropout mask) and
     five per pixel of each decoded row (the logits, the probabilities, the clip mask, the image, the gradient).
-    The decoder sees K rows per image with --objective iwae.
+    The decoder sees K rows per image with --objective iwae; with --latent-dims every stochastic layer's
+    networks count, and the VampPrior's encoders run on its M pseudo-inputs as on M more images.
     """
     model = config.model_for(input_dim, num_classes)
     itemsize = np.dtype(model.dtype).itemsize
     weights = sum(math.prod(shape) for shape in model.parameter_shapes().values())
     states = {"adam": 4, "sgd": 1 if config.optimizer.momentum else 0}[config.optimizer.optimizer]
-    resolved, batch = model.resolved(), config.data.batch_size
-    per_image = 4 * sum(resolved.hidden_dims) + 4 * model.latent_dim
-    per_decoded_row = 4 * sum(resolved.decoder_dims) + 5 * input_dim + 4 * model.latent_dim
-    needed = itemsize * (weights * (2 + states) + batch * per_image + model.k * batch * per_decoded_row)
-    if model.k > 1 and model.k * batch * per_decoded_row > batch * per_image + weights * (2 + states):
+    layers, batch = model.layers(), config.data.batch_size
+    latent = sum(model.latent_dims or [model.latent_dim])  # every stochastic layer's code
+    per_image = 4 * sum(sum(layer.hidden_dims) for layer in layers) + 4 * latent
+    per_decoded_row = 4 * sum(sum(layer.decoder_dims) for layer in layers) + 5 * input_dim + 4 * latent
+    rows = batch + (model.pseudo_inputs if model.prior == "vampprior" else 0)  # rows through the encoders
+    needed = itemsize * (weights * (2 + states) + rows * per_image + model.k * batch * per_decoded_row)
+    if model.k > 1 and model.k * batch * per_decoded_row > rows * per_image + weights * (2 + states):
         check_memory(needed, f"--k {model.k} with --batch-size {batch} (one training step)",
                      per_unit=itemsize * batch * per_decoded_row, unit_flag="--k")
     else:
-        check_memory(needed, f"one training step of this model (--hidden-dims, --decoder-dims, --batch-size {batch})")
+        check_memory(needed, f"one training step of this model (--hidden-dims, --decoder-dims, --batch-size {batch}"
+                     + (", --pseudo-inputs)" if model.prior == "vampprior" else ")"))
 
 
 def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_images: np.ndarray,
@@ -220,7 +225,7 @@ def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_im
                          "one sub-folder per class, or store labels beside the images in an .npz")
     check_fits(config, train_images.shape[1], num_classes)
     config = dataclasses.replace(config, model=config.model_for(train_images.shape[1], num_classes))
-    model = VAE(**dataclasses.asdict(config.model), seed=config.run.seed)
+    model = build(config.model, seed=config.run.seed)
     optimizer = make_optimizer(config, model.params)
     batch_size = config.data.batch_size
     if batch_size > len(train_images):

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, run_command
+from ...cli import Parser, add_checkpoint_arguments, load_checkpoint_and_data, require_one_layer_vae, run_command
 from ...data import to_float
 from ...errors import UsageError
 from ...models.terms import LossTerms
@@ -223,6 +223,7 @@ def variance_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--images must be at least 1 and --draws at least {2 * GROUPS} (the standard errors come "
                          f"from {GROUPS} groups of draws), got {args.images} and {args.draws}")
     model, _, dataset = load_checkpoint_and_data(args)
+    require_one_layer_vae(model, "explain variance", args.checkpoint)
     if not model.variational:
         raise UsageError("the checkpoint is a plain autoencoder: it has no posterior to sample")
     x = to_float(dataset.test_images[:args.images], model.dtype)
