@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 from ..errors import OutputError
@@ -21,6 +22,7 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
 LOCK_NAME = ".numpyvae.lock"
+RECORD_WAIT = 2.0  # seconds a refused process waits for a holder that has the lock but not yet written its record
 
 
 class FolderInUse(OutputError):
@@ -43,8 +45,7 @@ class FolderLock:
             try:
                 fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                self.file.seek(0)
-                holder = self.file.read().strip() or "another process"
+                holder = self._holder()
                 self.file.close()
                 self.file = None
                 raise FolderInUse(f"{self.purpose} {self.path.parent} is in use by {holder}; wait for it to finish, "
@@ -58,6 +59,17 @@ class FolderLock:
         self.file.write(f"process {os.getpid()} ({' '.join(sys.argv)[:200]})\n")
         self.file.flush()
         return self
+
+    def _holder(self) -> str:
+        """The holder's record, "process <pid> (<command>)". A holder writes it just after it takes the lock, so
+        a process refused in between finds the file empty: it waits up to RECORD_WAIT seconds for the record."""
+        deadline = time.monotonic() + RECORD_WAIT
+        while True:
+            self.file.seek(0)
+            record = self.file.read().strip()
+            if record or time.monotonic() > deadline:
+                return record or "another process"
+            time.sleep(0.01)
 
     def __exit__(self, *exc) -> None:
         if self.file is not None:
