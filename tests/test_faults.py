@@ -74,18 +74,24 @@ def test_two_runs_racing_for_one_folder(tiny_dataset, tmp_path):
     process, and nothing of the first is disturbed (it is then stopped, and its checkpoint is whole)."""
     root, out = str(tiny_dataset[0].parent), tmp_path / "shared"
     runs = [start_training(root, out, "--steps", "100000000", "--log-every", "100") for _ in range(2)]
-    deadline = time.monotonic() + 60
-    while all(process.poll() is None for process in runs) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    loser = next(process for process in runs if process.poll() is not None)
-    winner = next(process for process in runs if process is not loser)
-    _, refused = loser.communicate()
-    assert loser.returncode == 1 and refused.count("\n") == 1, refused
-    assert f"is in use by process {winner.pid}" in refused
-    time.sleep(0.3)
-    winner.send_signal(signal.SIGINT)
-    _, err = winner.communicate(timeout=60)
-    assert winner.returncode == 130 and "checkpoint saved" in err
+    try:
+        deadline = time.monotonic() + 60
+        while all(process.poll() is None for process in runs) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        loser = next(process for process in runs if process.poll() is not None)
+        winner = next(process for process in runs if process is not loser)
+        _, refused = loser.communicate()
+        assert loser.returncode == 1 and refused.count("\n") == 1, refused
+        assert f"is in use by process {winner.pid}" in refused
+        time.sleep(0.3)
+        winner.send_signal(signal.SIGINT)
+        _, err = winner.communicate(timeout=60)
+        assert winner.returncode == 130 and "checkpoint saved" in err
+    finally:  # a failed assertion must not leave a run of 10^8 steps behind
+        for process in runs:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
     step = load_checkpoint(out / "checkpoint.npz").step
     rows = (out / "metrics.csv").read_text().splitlines()
     assert [int(row.split(",")[0]) for row in rows[1:]] == list(range(100, step + 1, 100))
