@@ -114,15 +114,16 @@ def export(model: VAE | HierarchicalVAE, path: str | os.PathLike, run: dict | No
     ``settings``: the model's configuration as a dict (a checkpoint's ``config["model"]``); needed for a
     HierarchicalVAE, whose ``config`` is its constructor's arguments. UsageError when they do not describe
     the model's tensors (nothing is written then)."""
+    tensors = tensors_of(model)
     try:
         settings = read_model_config(model.config if settings is None else settings, "the model's settings")
-        fits = expected_shapes(settings) == {name: t.shape for name, t in tensors_of(model).items()}
+        fits = expected_shapes(settings) == {name: tensor.shape for name, tensor in tensors.items()}
     except (ValueError, TypeError) as error:
         raise UsageError(f"export needs the model's configuration (settings=, a ModelConfig as a dict): {error}") \
             from None
     if not fits:
         raise UsageError("the settings given to export describe another model than the one exported")
-    safetensors_format.write(path, tensors_of(model), metadata_of(model, run, step, settings))
+    safetensors_format.write(path, tensors, metadata_of(model, run, step, settings))
 
 
 # -- import -----------------------------------------------------------------------------------------
