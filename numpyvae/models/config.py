@@ -53,7 +53,8 @@ class ModelConfig:
                                command_line=False)
     objective: str = setting("elbo", "elbo: the seed's one-sample ELBO; iwae: the importance-weighted bound with "
                              "--k samples", choices=("elbo", "iwae"))
-    k: int = setting(1, "importance samples per image K of --objective iwae (1 is the ELBO with a sampled KL)",
+    k: int = setting(1, "importance samples per image K of --objective iwae and of --iwae-after (1 is the "
+                     "ELBO with a sampled KL)",
                      check=at_least(1), metavar="K")
     kl: str = setting("analytic", "analytic: the seed's closed-form KL; sampled: log q(z|x) - log p(z) at the "
                       "sampled z", choices=("analytic", "sampled"))
@@ -85,7 +86,6 @@ class ModelConfig:
         """The settings that do not go together, each with the message that names its flags."""
         iwae = self.objective == "iwae"
         rules = [
-            (self.k == 1 or iwae, "--k sets the samples of --objective iwae; the ELBO draws one"),
             (not iwae or self.variational, "--objective iwae needs --model vae (the autoencoder has no posterior)"),
             (not iwae or self.kl_weight == 1,
              "--objective iwae has no KL term to weigh: --kl-weight and --kl-warmup apply to the ELBO only"),

@@ -71,6 +71,9 @@ class ScheduleConfig:
                                      check=at_least(1), metavar="STEPS")
     kl_warmup: int = setting(0, "raise the KL weight linearly from 0 over this many steps (KL annealing)",
                              check=at_least(0), metavar="STEPS")
+    iwae_after: int = setting(0, "after this many steps of the ELBO, train the IWAE bound with --k samples for the "
+                              "rest of the run (Burda et al. train IWAE from a trained VAE; 0: --objective "
+                              "throughout)", check=at_least(0), metavar="STEPS")
 
     def rules(self) -> list[tuple[bool, str]]:
         decaying = self.lr_schedule in ("step", "exponential")
@@ -187,7 +190,16 @@ class TrainConfig:
     def kept_rules(self) -> list[tuple[bool, str]]:
         """The rules across the kept sections (those a checkpoint stores)."""
         model, schedule = self.model, self.schedule
+        switch = schedule.iwae_after > 0
         return [
+            (model.k == 1 or model.objective == "iwae" or switch,
+             "--k sets the samples of --objective iwae or --iwae-after; the ELBO draws one"),
+            (not switch or model.objective == "elbo", "--iwae-after switches from the ELBO: it needs --objective elbo"),
+            (not switch or model.variational, "--iwae-after needs --model vae (the autoencoder has no posterior)"),
+            (not switch or model.kl_weight == 1,
+             "--iwae-after ends in the IWAE bound, which has no KL term to weigh: it needs --kl-weight 1"),
+            (not switch or schedule.kl_warmup <= schedule.iwae_after,
+             "--kl-warmup must end by --iwae-after: the IWAE bound has no KL term to warm up"),
             (model.objective != "iwae" or schedule.kl_warmup == 0,
              "--objective iwae has no KL term to weigh: --kl-weight and --kl-warmup apply to the ELBO only"),
             (not self.run.early_stopping or self.data.validation > 0, "--early-stopping needs --validation N"),

@@ -127,6 +127,10 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
     with StopRequest() as stop:
         while run.step < run.total_steps and stop.signal_name is None and not run.stopping.stopped:
             model.kl_weight = run.kl_weight_at(run.step + 1)
+            if run.objective_at(run.step + 1) != model.objective:  # --iwae-after: the ELBO gives way to IWAE
+                model.objective = run.objective_at(run.step + 1)
+                progress.write(f"from step {run.step + 1}: training the IWAE bound with K = {model.k} "
+                               f"(--iwae-after {run.config.schedule.iwae_after})")
             optimizer.lr = run.schedule(run.step)
             batch = run.binarizer(run.batcher.next_batch())
             with np.errstate(all="ignore"):  # check_finite reports a blow-up better than NumPy's warnings

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,12 @@ class Run:
         warmup = self.config.schedule.kl_warmup
         return self.config.model.kl_weight * (min(1.0, step / warmup) if warmup else 1.0)
 
+    def objective_at(self, step: int) -> str:
+        """The objective of training step ``step`` (1-based): the IWAE bound after --iwae-after steps, else
+        --objective."""
+        after = self.config.schedule.iwae_after
+        return "iwae" if after and step > after else self.config.model.objective
+
 
 def load_resumed(config: TrainConfig, given: set[str] = frozenset()) -> tuple[TrainConfig, Checkpoint | None]:
     """The configuration to run with, and the --resume checkpoint if there is one.
@@ -241,6 +248,9 @@ def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_im
                              f"{1 / batcher.steps_per_epoch:.2g}")
     else:
         total_steps = options.steps if options.steps is not None else DEFAULT_STEPS
+    if config.schedule.iwae_after >= total_steps:  # said, not refused: a run may be trained in parts
+        print(f"note: --iwae-after {config.schedule.iwae_after} is not before this run's last step "
+              f"({total_steps:,}): it trains the ELBO only, until resumed with more steps", file=sys.stderr)
     run = Run(config, model, optimizer, batcher, step=0, total_steps=total_steps, out=out,
               binarizer=BatchBinarizer(config.data.binarize, config.run.seed),
               schedule=make_schedule(config, total_steps), stopping=EarlyStopping(config.run.early_stopping))
