@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import typing
 from collections.abc import Iterable
@@ -137,7 +138,7 @@ def from_dict(cls, data, source: str):
         raise ValueError(f"{source}: the settings are not a JSON object")
     fields = {field.name: field for field in dataclasses.fields(cls)}
     if unknown := sorted(set(data) - set(fields)):
-        raise ValueError(f"{source}: the settings hold {', '.join(unknown)}, unknown to this numpyvae "
+        raise ValueError(f"{source}: the settings hold {', '.join(map(json.dumps, unknown))}, unknown to this numpyvae "
                          "(a newer one wrote them?)")
     if missing := sorted(name for name, field in fields.items() if field.metadata["required"] and name not in data):
         raise ValueError(f"{source}: the settings lack {', '.join(missing)}")

@@ -239,7 +239,7 @@ DAMAGED = {
     "settings with NaN": (rebuilt(settings_edit(lambda s: s["model"].update(keep_prob=float("nan")))),
                           "not valid JSON"),
     "setting missing": (rebuilt(settings_edit(lambda s: s["model"].pop("latent_dim"))), "lack latent_dim"),
-    "setting unknown": (rebuilt(settings_edit(lambda s: s["model"].update(depth=3))), "hold depth, unknown"),
+    "setting unknown": (rebuilt(settings_edit(lambda s: s["model"].update(depth=3))), "hold \"depth\", unknown"),
     "setting of the wrong type": (rebuilt(settings_edit(lambda s: s["model"].update(latent_dim="3"))),
                                   "--latent-dim must be a whole number, got '3'"),
     "unknown activation": (rebuilt(settings_edit(lambda s: s["model"].update(activations=["elu", "swish"]))),

@@ -49,11 +49,12 @@ def test_a_legacy_checkpoint_reads_as_the_same_configuration(name):
     kept = TrainConfig(**sections).kept()
     assert kept["model"] == {"kl_weight": config["run"]["kl_weight"], **config["model"], **MODEL_SETTINGS_SINCE}
     # every setting of the legacy run that is not the model's comes back with its value, and the settings added
-    # since (the image size) are at their defaults, which are what the legacy run ran with
+    # since (the image size, --iwae-after) are at their defaults, which are what the legacy run ran with
     model_keys = set(kept["model"]) | {"model", "k"}
     legacy = {key: value for key, value in config["run"].items() if key not in model_keys}
     assert {key: kept["run"][key] for key in legacy} == legacy
-    assert {key: value for key, value in kept["run"].items() if key not in legacy} == {"image_size": None}
+    assert {key: value for key, value in kept["run"].items() if key not in legacy} == {"image_size": None,
+                                                                                        "iwae_after": 0}
 
 
 @pytest.mark.parametrize("name", RUNS)

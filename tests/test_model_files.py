@@ -22,7 +22,7 @@ def write(path, model_config, params):
 
 
 @pytest.mark.parametrize("change, says", [
-    (dict(colour="blue"), "colour, unknown to this numpyvae"),
+    (dict(colour="blue"), "\"colour\", unknown to this numpyvae"),
     (dict(reconstruction="poisson"), "--reconstruction must be one of bernoulli, mse, got 'poisson'"),
     (dict(dtype="int32"), "--dtype must be one of float32, float64, got 'int32'"),
     (dict(dtype=32), "--dtype must be a word, got 32"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from dataclasses import dataclass, field
 
 from ..cli import Parser
@@ -258,7 +259,8 @@ def kept_from_dict(model: dict, run: dict, source: str) -> dict:
     sections = {"model": from_dict(ModelConfig, model, source)}
     unknown = set(run) - {f.name for cls in list(KEPT.values())[1:] for f in dataclasses.fields(cls)}
     if unknown:
-        raise ValueError(f"{source}: the run settings hold {', '.join(sorted(unknown))}, unknown to this numpyvae")
+        names = ", ".join(map(json.dumps, sorted(unknown)))  # as stored: a key may hold any character
+        raise ValueError(f"{source}: the run settings hold {names}, unknown to this numpyvae")
     for name, cls in list(KEPT.items())[1:]:
         names = {f.name for f in dataclasses.fields(cls)}
         sections[name] = from_dict(cls, {key: value for key, value in run.items() if key in names}, source)
