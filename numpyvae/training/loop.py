@@ -68,6 +68,10 @@ def train(config: TrainConfig, given: set[str] = frozenset()) -> dict:
                 print(f"note: {options.resume} does not record how long the run has trained (written before "
                       "numpyvae kept the training clock); wall_seconds is unknown: nan in metrics.csv, null in "
                       "summary.json", file=sys.stderr)
+            if run.config.schedule.iwae_after >= run.total_steps:  # said, not refused: a run may be trained in parts
+                print(f"note: --iwae-after {run.config.schedule.iwae_after} is not before this run's last step "
+                      f"({run.total_steps:,}): it trains the ELBO only, until resumed with more steps",
+                      file=sys.stderr)
             reporter = Reporter(run, dataset.test_images, dataset.test_labels, validation,
                                 image_shape=dataset.image_shape)
             print(kernels.summary_line(), flush=True)  # the BLAS, its kernels and threads: what the speed rests on
@@ -127,8 +131,9 @@ def run_steps(run: Run, reporter: Reporter) -> str | None:
     with StopRequest() as stop:
         while run.step < run.total_steps and stop.signal_name is None and not run.stopping.stopped:
             model.kl_weight = run.kl_weight_at(run.step + 1)
-            if run.objective_at(run.step + 1) != model.objective:  # --iwae-after: the ELBO gives way to IWAE
-                model.objective = run.objective_at(run.step + 1)
+            objective = run.objective_at(run.step + 1)
+            if objective != model.objective:  # --iwae-after: the ELBO gives way to IWAE
+                model.objective = objective
                 progress.write(f"from step {run.step + 1}: training the IWAE bound with K = {model.k} "
                                f"(--iwae-after {run.config.schedule.iwae_after})")
             optimizer.lr = run.schedule(run.step)

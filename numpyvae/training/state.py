@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,9 +247,6 @@ def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_im
                              f"{1 / batcher.steps_per_epoch:.2g}")
     else:
         total_steps = options.steps if options.steps is not None else DEFAULT_STEPS
-    if config.schedule.iwae_after >= total_steps:  # said, not refused: a run may be trained in parts
-        print(f"note: --iwae-after {config.schedule.iwae_after} is not before this run's last step "
-              f"({total_steps:,}): it trains the ELBO only, until resumed with more steps", file=sys.stderr)
     run = Run(config, model, optimizer, batcher, step=0, total_steps=total_steps, out=out,
               binarizer=BatchBinarizer(config.data.binarize, config.run.seed),
               schedule=make_schedule(config, total_steps), stopping=EarlyStopping(config.run.early_stopping))
