@@ -217,9 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     def train_command(args: argparse.Namespace) -> int:
         given = given_flags(parser, argv)
         if args.preset:  # the preset's values count as given: a resumed run checks them like flags
-            if "steps" in given and "epochs" not in given:
-                args.epochs = None  # --steps beside a preset replaces its --epochs
-            given |= set(PRESETS[args.preset]) - ({"epochs"} if "steps" in given else set())
+            length = {"steps", "epochs"} & given
+            for name in {"steps", "epochs"} - given if length else ():
+                setattr(args, name, None)  # --steps or --epochs beside a preset replaces its length
+            given |= set(PRESETS[args.preset]) - ({"steps", "epochs"} if length else set())
         stopped_by = train(from_namespace(args), given)["stopped_by"]
         return 128 + signal.Signals[stopped_by].value if stopped_by else 0  # the shell's convention
 
