@@ -64,8 +64,9 @@ def build_time_parser() -> Parser:
     parser = Parser(prog="python -m numpyvae.visualize time",
                     description="Draw runs' test -ELBO (or other loss columns of metrics.csv) against minutes of "
                                 "training, the wall_seconds column: the training loop's wall-clock time over every "
-                                "session of a resumed run, without the reports. Published results can stand beside "
-                                "them as dashed levels.")
+                                "session of a resumed run, without the reports. A run whose folder holds an "
+                                "evaluation.json with an IWAE bound (train.py --eval-k) gets a diamond at its end, "
+                                "at that bound. Published results can stand beside them as dashed levels.")
     parser.add_argument("runs", nargs="+", type=metrics_file, metavar="RUN",
                         help="a run's folder (its metrics.csv is read) or a metrics.csv file")
     parser.add_argument("--label", action="append", default=None, metavar="NAME",

@@ -192,6 +192,28 @@ def test_the_time_plot_of_two_runs_with_reference_points(tmp_path, capsys):
         assert abs(right - axes.pixel(minutes, 0)[0]) <= 3  # the last point's dot, radius 2
 
 
+def test_a_run_with_an_iwae_bound_gets_a_diamond_at_its_end_and_at_that_value(tmp_path, capsys):
+    import json
+    run = write_timed(tmp_path / "run" / "metrics.csv", [(100, 150, 30), (200, 120, 90)])
+    png = tmp_path / "t.png"
+    assert visualize_main(["time", str(run), "--out", str(png)]) == 0
+    without = coloured(picture(png), (0, 0, 0))  # the frame, ticks and text alone
+    (run.parent / "evaluation.json").write_text(json.dumps({"iwae": 100.0, "iwae_k": 5000, "negative_elbo": 120}))
+    assert visualize_main(["time", str(run), "--out", str(png)]) == 0
+    image = picture(png)
+    margin = 0.05 * (150 - 100)  # the diamond's value widens the span: 100 to 150
+    axes = vis.Axes((0, 1.5), (100 - margin, 150 + margin), title="", x_label="", y_label="", size=(800, 500))
+    x, y = axes.pixel(1.5, 100)
+    found = coloured(image, vis.PALETTE[0])
+    near = found[(np.abs(found[:, 0] - y) <= 6) & (np.abs(found[:, 1] - x) <= 6)]
+    assert len(near) > 30  # the filled diamond, in the run's colour, where the bound and the run's end meet
+    assert len(coloured(image, (0, 0, 0))) > len(without)  # its black outline and the legend's longer label
+    (run.parent / "evaluation.json").write_text("{not json")
+    assert visualize_main(["time", str(run), "--out", str(png)]) == 1
+    err = capsys.readouterr().err
+    assert "evaluation.json" in err and err.count("\n") == 1, err
+
+
 def test_a_metrics_csv_without_the_clock_is_refused_in_one_line(tmp_path, capsys):
     old = tmp_path / "old" / "metrics.csv"
     old.parent.mkdir()

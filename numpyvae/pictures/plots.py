@@ -4,6 +4,7 @@ the training clock with published reference values beside them), a latent scatte
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,11 @@ class Axes:
             px, py = self.pixel(x, y)
             self.draw.rectangle([px - 1, py - 1, px + 1, py + 1], fill=colour)
 
+    def diamond(self, x: float, y: float, colour: tuple[int, int, int]) -> None:
+        """A filled diamond outlined in black at (``x``, ``y``), a marker that stands out of a line."""
+        px, py, r = *self.pixel(x, y), max(5, self.text_size // 2)
+        self.draw.polygon([(px, py - r), (px + r, py), (px, py + r), (px - r, py)], fill=colour, outline=(0, 0, 0))
+
     def hline(self, y: float, colour: tuple[int, int, int], dash: int = 8) -> None:
         """A dashed horizontal line across the plot at ``y`` (dashes and gaps ``dash`` pixels long)."""
         py = self.pixel(0, y)[1]
@@ -177,6 +183,22 @@ def read_metrics(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, 
         return {column: np.array([float(row[column]) for row in rows]) for column in columns}
     except (TypeError, ValueError) as error:
         raise DataError(f"{path} has a value that is not a number ({error})") from None
+
+
+def final_bound(metrics_path: str | Path) -> tuple[int, float] | None:
+    """(K, nats) of the IWAE bound on -log p(x) in the evaluation.json beside a run's metrics.csv (the final
+    evaluation of ``train.py --eval-k K``), None where the folder has no such file or the run measured none."""
+    path = Path(metrics_path).parent / "evaluation.json"
+    try:
+        evaluation = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read {path}: {error}") from None
+    value = evaluation.get("iwae") if isinstance(evaluation, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return int(evaluation.get("iwae_k", 0)), float(value)
 
 
 def _span(*arrays: np.ndarray) -> tuple[float, float]:
@@ -284,8 +306,10 @@ def plot_against_time(runs: dict[str, str | Path], png_path: str | Path, columns
                       points: tuple[ReferencePoint, ...] = (), size: tuple[int, int] = (800, 500)) -> None:
     """Each run's ``columns`` of metrics.csv (the test -ELBO unless told) against minutes of training (the
     ``wall_seconds`` column over 60), one colour per run and column, and the reference ``points`` as dashed
-    levels, all named in the legend (``runs``: label -> metrics.csv). DataError when a file lacks a column or
-    has no known training time, or when there are more curves and points than colours."""
+    levels, all named in the legend (``runs``: label -> metrics.csv). A run whose evaluation.json holds an IWAE
+    bound (``--eval-k``) also gets a diamond in its first curve's colour at its last minute of training, that
+    bound's value, named in its legend entry. DataError when a file lacks a column or has no known training time,
+    or when there are more curves and points than colours."""
     if not runs:
         raise DataError("no runs to draw")
     if not columns:
@@ -295,18 +319,20 @@ def plot_against_time(runs: dict[str, str | Path], png_path: str | Path, columns
     if len(runs) * len(columns) + len(points) > len(PALETTE):
         raise DataError(f"a picture holds at most {len(PALETTE)} curves and reference points together (one "
                         f"colour each); got {len(runs)} runs x {len(columns)} columns and {len(points)} points")
-    curves = []  # (legend label, minutes, values)
+    curves, bounds = [], {}  # (legend label, minutes, values); curve index -> (minute, K, nats)
     for label, path in runs.items():
         metrics = read_metrics(path, required=(CLOCK, *columns))
         timed = np.isfinite(metrics[CLOCK])
         if not timed.any():
             raise DataError(f"{path} does not know its training time ({CLOCK} is nan: the run was resumed from a "
                             "checkpoint written before numpyvae kept the training clock)")
+        if (bound := final_bound(path)) is not None:
+            bounds[len(curves)] = (float(metrics[CLOCK][timed][-1]) / 60, *bound)
         for column in columns:
             name = label if len(columns) == 1 else f"{label}: {COLUMN_NAMES.get(column, column)}"
             curves.append((name, metrics[CLOCK][timed] / 60, metrics[column][timed]))
     minutes = (0.0, max(float(m.max()) for _, m, _ in curves))
-    levels = np.array([point.nats for point in points])
+    levels = np.array([point.nats for point in points] + [nats for _, _, nats in bounds.values()])
     title = (COLUMN_NAMES.get(columns[0], columns[0]) if len(columns) == 1 else "losses") + " against training time"
     low, high = _span(*[values for _, _, values in curves], levels)
     margin = 0.05 * ((high - low) or 1)  # a level at the lowest value stays off the frame
@@ -314,8 +340,12 @@ def plot_against_time(runs: dict[str, str | Path], png_path: str | Path, columns
                 x_label="minutes of training (wall_seconds / 60: the loop without its reports)",
                 y_label="nats", size=size)
     legend = []
-    for colour, (name, xs, ys) in zip(PALETTE, curves, strict=False):
+    for index, (colour, (name, xs, ys)) in enumerate(zip(PALETTE, curves, strict=False)):
         axes.line(xs, ys, colour)
+        if index in bounds:
+            minute, k, nats = bounds[index]
+            axes.diamond(minute, nats, colour)
+            name += f" (diamond: IWAE({k}) {nats:.2f})"
         legend.append((name, colour))
     for colour, point in zip(PALETTE[len(curves):], points, strict=False):
         axes.hline(point.nats, colour)
