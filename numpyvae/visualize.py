@@ -60,6 +60,19 @@ def reference_point(text: str) -> ReferencePoint:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+SIDES = (200, 4000)  # a picture's side in pixels: legible, and at most 48 MB of RGB
+
+
+def picture_side(text: str) -> int:
+    try:
+        side = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
+    if not SIDES[0] <= side <= SIDES[1]:
+        raise argparse.ArgumentTypeError(f"a side must be {SIDES[0]} to {SIDES[1]} pixels, got {side}")
+    return side
+
+
 def build_time_parser() -> Parser:
     parser = Parser(prog="python -m numpyvae.visualize time",
                     description="Draw runs' test -ELBO (or other loss columns of metrics.csv) against minutes of "
@@ -80,6 +93,9 @@ def build_time_parser() -> Parser:
                         help="a published result drawn as a dashed level, repeatable: its label names it and its "
                              "training length, e.g. --point 'Burda et al. 1-layer VAE, 3,280 epochs=86.76'")
     parser.add_argument("--out", default="wall_clock.png", help="the PNG to write")
+    parser.add_argument("--size", nargs=2, type=picture_side, default=[800, 500], metavar=("WIDTH", "HEIGHT"),
+                        help=f"the picture's width and height in pixels, each {SIDES[0]} to {SIDES[1]} "
+                             "(default: 800 500)")
     return parser
 
 
@@ -103,7 +119,8 @@ def time_command(args: argparse.Namespace, parser: Parser) -> int:
     runs = run_labels(parser, args)
     out = Path(args.out)
     prepare_folder(out.parent, "--out's folder")
-    plot_against_time(runs, out, columns=tuple(args.column or ("test_loss",)), points=tuple(args.point or ()))
+    plot_against_time(runs, out, columns=tuple(args.column or ("test_loss",)), points=tuple(args.point or ()),
+                      size=tuple(args.size))
     print(out)
     return 0
 

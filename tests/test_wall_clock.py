@@ -214,6 +214,33 @@ def test_a_run_with_an_iwae_bound_gets_a_diamond_at_its_end_and_at_that_value(tm
     assert "evaluation.json" in err and err.count("\n") == 1, err
 
 
+def test_the_legend_placed_clear_hides_no_curve_that_another_corner_leaves_alone():
+    axes = vis.Axes((0, 10), (0, 10), title="", x_label="", y_label="", size=(800, 500))
+    colour = vis.PALETTE[0]
+    axes.line(np.linspace(0, 10, 11), np.linspace(0, 10, 11), colour)  # bottom left to top right: two corners free
+    before = len(coloured(axes.image, colour))
+    axes.legend([("a label long enough to hide part of a diagonal", vis.PALETTE[1])], place="clear")
+    assert len(coloured(axes.image, colour)) == before  # the whole curve still shows
+    swatch = coloured(axes.image, vis.PALETTE[1])
+    assert swatch[:, 0].mean() > (axes.top + axes.bottom) / 2  # the free corner found: bottom right (rows grow down)
+    top_right = vis.Axes((0, 10), (0, 10), title="", x_label="", y_label="", size=(800, 500))
+    top_right.line(np.linspace(0, 10, 11), np.linspace(0, 10, 11), colour)
+    top_right.legend([("a label long enough to hide part of a diagonal", vis.PALETTE[1])])  # the default corner
+    assert len(coloured(top_right.image, colour)) < before
+
+
+@pytest.mark.parametrize("size, says", [(["100", "500"], "a side must be 200 to 4000 pixels, got 100"),
+                                        (["800", "1e9"], "expected a whole number of pixels, got '1e9'"),
+                                        (["800"], "expected 2 arguments")])
+def test_a_picture_size_out_of_range_is_one_usage_line(size, says, tmp_path, capsys):
+    run = write_timed(tmp_path / "run" / "metrics.csv", [(100, 150, 30), (200, 120, 90)])
+    assert exit_code(["time", str(run), "--size", *size, "--out", str(tmp_path / "t.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert says in err[-1] and not (tmp_path / "t.png").exists()
+    assert visualize_main(["time", str(run), "--size", "1200", "400", "--out", str(tmp_path / "t.png")]) == 0
+    assert picture(tmp_path / "t.png").size == (1200, 400)
+
+
 def test_a_metrics_csv_without_the_clock_is_refused_in_one_line(tmp_path, capsys):
     old = tmp_path / "old" / "metrics.csv"
     old.parent.mkdir()
@@ -252,12 +279,12 @@ def test_a_run_with_an_unknown_clock_and_other_bad_runs_are_refused(tmp_path, ca
 def test_the_labels_name_the_runs_and_may_be_given(tmp_path, monkeypatch):
     drawn = {}
     monkeypatch.setattr("numpyvae.visualize.plot_against_time",
-                        lambda runs, out, columns, points: drawn.update(runs=runs, columns=columns))
+                        lambda runs, out, columns, points, size: drawn.update(runs=runs, columns=columns, size=size))
     a = write_timed(tmp_path / "a" / "run" / "metrics.csv", [(1, 150, 3)])
     b = write_timed(tmp_path / "b" / "run" / "metrics.csv", [(1, 150, 3)])
     c = write_timed(tmp_path / "c" / "metrics.csv", [(1, 150, 3)])
     assert visualize_main(["time", str(c), str(a.parent)]) == 0
-    assert drawn["runs"] == {"c": c, "run": a} and drawn["columns"] == ("test_loss",)
+    assert drawn["runs"] == {"c": c, "run": a} and drawn["columns"] == ("test_loss",) and drawn["size"] == (800, 500)
     assert visualize_main(["time", str(a), str(b)]) == 0  # two folders named run: their paths tell them apart
     assert list(drawn["runs"]) == [str(a.parent), str(b.parent)]
     assert visualize_main(["time", str(a), str(b), "--label", "Adam", "--label", "SGD", "--column", "test_loss",

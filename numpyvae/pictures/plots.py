@@ -92,6 +92,7 @@ class Axes:
         self.right = size[0] - round(max(gap * 2, self.draw.textlength(tick_label(self.x_ticks[-1]),
                                                                        font=self.font) / 2 + gap))
         self.bottom = size[1] - (gap + self.text_size + gap + self.text_size + gap)  # tick labels, x label
+        self.drawn: list[tuple[float, float]] = []  # the pixels of lines and markers, for legend(place="clear")
         self._frame(title, x_label, y_label)
 
     def pixel(self, x: float, y: float) -> tuple[float, float]:
@@ -119,6 +120,10 @@ class Axes:
         points = [self.pixel(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(y)]
         if len(points) > 1:
             self.draw.line(points, fill=colour, width=2)
+        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):  # a pixel every 4 px, for legend="clear"
+            steps = max(1, int(math.hypot(x1 - x0, y1 - y0) / 4))
+            self.drawn += [(x0 + (x1 - x0) * t / steps, y0 + (y1 - y0) * t / steps) for t in range(steps + 1)]
+        self.drawn += points
         for px, py in points:
             self.draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=colour)
 
@@ -130,6 +135,7 @@ class Axes:
     def diamond(self, x: float, y: float, colour: tuple[int, int, int]) -> None:
         """A filled diamond outlined in black at (``x``, ``y``), a marker that stands out of a line."""
         px, py, r = *self.pixel(x, y), max(5, self.text_size // 2)
+        self.drawn += [(px + dx, py + dy) for dx in (-r, 0, r) for dy in (-r, 0, r)]
         self.draw.polygon([(px, py - r), (px + r, py), (px, py + r), (px - r, py)], fill=colour, outline=(0, 0, 0))
 
     def hline(self, y: float, colour: tuple[int, int, int], dash: int = 8) -> None:
@@ -138,14 +144,18 @@ class Axes:
         for x0 in range(self.left, self.right, 2 * dash):
             self.draw.line([(x0, py), (min(x0 + dash, self.right), py)], fill=colour, width=2)
 
-    def legend(self, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
-        """Colour swatches and labels in the plot's top-right corner."""
+    def legend(self, entries: list[tuple[str, tuple[int, int, int]]], place: str = "top right") -> None:
+        """Colour swatches and labels in the plot's top-right corner, or (``place="clear"``) in the corner that
+        hides the fewest of the curves' and markers' pixels drawn so far."""
         size = self.text_size
         row_height, swatch, pad = round(size * 1.5), round(size * 0.7), size // 2
         width = pad + swatch + pad + max(self.draw.textlength(label, font=self.font) for label, _ in entries) + pad
-        x0, y0 = self.right - width - pad, self.top + pad
-        self.draw.rectangle([x0, y0, x0 + width, y0 + row_height * len(entries) + pad], fill="white",
-                            outline="black")
+        height = row_height * len(entries) + pad
+        corners = [(self.right - width - pad, self.top + pad), (self.right - width - pad, self.bottom - height - pad),
+                   (self.left + pad, self.top + pad), (self.left + pad, self.bottom - height - pad)]
+        hidden = [sum(x0 <= x <= x0 + width and y0 <= y <= y0 + height for x, y in self.drawn) for x0, y0 in corners]
+        x0, y0 = corners[int(np.argmin(hidden)) if place == "clear" else 0]
+        self.draw.rectangle([x0, y0, x0 + width, y0 + height], fill="white", outline="black")
         for index, (label, colour) in enumerate(entries):
             middle = y0 + pad / 2 + (index + 0.5) * row_height
             self.draw.rectangle([x0 + pad, middle - swatch / 2, x0 + pad + swatch, middle + swatch / 2], fill=colour)
@@ -345,12 +355,12 @@ def plot_against_time(runs: dict[str, str | Path], png_path: str | Path, columns
         if index in bounds:
             minute, k, nats = bounds[index]
             axes.diamond(minute, nats, colour)
-            name += f" (diamond: IWAE({k}) {nats:.2f})"
+            name += f", diamond: IWAE({k}) {nats:.2f}"
         legend.append((name, colour))
     for colour, point in zip(PALETTE[len(curves):], points, strict=False):
         axes.hline(point.nats, colour)
         legend.append((f"{point.label}: {point.nats:.2f}", colour))
-    axes.legend(legend)
+    axes.legend(legend, place="clear")
     axes.save(png_path)
 
 
