@@ -7,7 +7,7 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from . import signals
 from .config import Check, at_least
@@ -51,6 +51,16 @@ def checked(kind: type, check: Check) -> Callable[[str], int | float]:
             raise argparse.ArgumentTypeError(f"must be {check.says}, got {text}")
         return value
     return parse
+
+
+def parsed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type=`` from a library parser: its ValueError becomes the one usage line, its message kept."""
+    def type_(text: str):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return type_
 
 
 SEED = checked(int, at_least(0))  # every command's --seed: NumPy's generators take non-negative integers

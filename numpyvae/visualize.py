@@ -7,10 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli import SEED, Parser, add_checkpoint_arguments, checked, load_checkpoint_and_data, run_command
+from .cli import SEED, Parser, add_checkpoint_arguments, checked, load_checkpoint_and_data, parsed, run_command
 from .config import between
 from .formats.atomic import prepare_folder
-from .pictures import ReferencePoint, plot_against_time, write_all
+from .pictures import SIDES, ReferencePoint, metrics_file, plot_against_time, write_all
 
 MAX_PAIRS = 1000  # a picture of at most 10,000 digits (interpolations.png: ten a pair)
 
@@ -44,35 +44,6 @@ def visualize_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def metrics_file(text: str) -> Path:
-    """A RUN of ``time``: a run's folder (its metrics.csv) or a metrics.csv file."""
-    path = Path(text)
-    metrics = path / "metrics.csv" if path.is_dir() else path
-    if not metrics.is_file():
-        raise argparse.ArgumentTypeError(f"{text} holds no metrics.csv" if path.is_dir() else f"no file {text}")
-    return metrics
-
-
-def reference_point(text: str) -> ReferencePoint:
-    try:
-        return ReferencePoint.parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-SIDES = (200, 4000)  # a picture's side in pixels: legible, and at most 48 MB of RGB
-
-
-def picture_side(text: str) -> int:
-    try:
-        side = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
-    if not SIDES[0] <= side <= SIDES[1]:
-        raise argparse.ArgumentTypeError(f"a side must be {SIDES[0]} to {SIDES[1]} pixels, got {side}")
-    return side
-
-
 def build_time_parser() -> Parser:
     parser = Parser(prog="python -m numpyvae.visualize time",
                     description="Draw runs' test -ELBO (or other loss columns of metrics.csv) against minutes of "
@@ -80,7 +51,7 @@ def build_time_parser() -> Parser:
                                 "session of a resumed run, without the reports. A run whose folder holds an "
                                 "evaluation.json with an IWAE bound (train.py --eval-k) gets a diamond at its end, "
                                 "at that bound. Published results can stand beside them as dashed levels.")
-    parser.add_argument("runs", nargs="+", type=metrics_file, metavar="RUN",
+    parser.add_argument("runs", nargs="+", type=parsed(metrics_file), metavar="RUN",
                         help="a run's folder (its metrics.csv is read) or a metrics.csv file")
     parser.add_argument("--label", action="append", default=None, metavar="NAME",
                         help="the legend's name of a run, once per RUN in their order (default: each run's folder "
@@ -89,11 +60,13 @@ def build_time_parser() -> Parser:
                         help="a metrics.csv column to draw, repeatable: test_loss (the test -ELBO, the default), "
                              "validation_loss, train_loss, test_reconstruction, test_kl, or an IWAE column where "
                              "a file logs one")
-    parser.add_argument("--point", action="append", type=reference_point, default=None, metavar="LABEL=NATS",
+    parser.add_argument("--point", action="append", type=parsed(ReferencePoint.parse), default=None,
+                        metavar="LABEL=NATS",
                         help="a published result drawn as a dashed level, repeatable: its label names it and its "
                              "training length, e.g. --point 'Burda et al. 1-layer VAE, 3,280 epochs=86.76'")
     parser.add_argument("--out", default="wall_clock.png", help="the PNG to write")
-    parser.add_argument("--size", nargs=2, type=picture_side, default=[800, 500], metavar=("WIDTH", "HEIGHT"),
+    parser.add_argument("--size", nargs=2, type=checked(int, between(*SIDES)), default=[800, 500],
+                        metavar=("WIDTH", "HEIGHT"),
                         help=f"the picture's width and height in pixels, each {SIDES[0]} to {SIDES[1]} "
                              "(default: 800 500)")
     return parser

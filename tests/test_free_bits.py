@@ -15,7 +15,7 @@ from numpyvae.config import SettingError
 from numpyvae.evaluation import bounds as ev
 from numpyvae.models.vae import VAE
 from numpyvae.nn.losses import FreeBitsKL, GaussianKL
-from numpyvae.pictures import plots
+from numpyvae.pictures import PALETTE, plots
 from numpyvae.teaching import gradcheck
 from numpyvae.teaching.gradcheck import check_gradients, loss_term_checks, vae_checks
 from numpyvae.training import main, report
@@ -245,7 +245,7 @@ def test_an_old_metrics_csv_still_plots(tmp_path):
     with Image.open(tmp_path / "new.png") as picture:
         image = np.asarray(picture.convert("RGB"))
     assert image.shape == (3 * 420, 640, 3)
-    for colour, panel in ((plots.PALETTE[3], 1), (plots.PALETTE[4], 2)):  # the KL and the units, each in its panel
+    for colour, panel in ((PALETTE[3], 1), (PALETTE[4], 2)):  # the KL and the units, each in its panel
         rows = np.argwhere(np.all(image == colour, axis=-1))[:, 0]
         assert len(rows) and rows.min() >= panel * 420 and rows.max() < (panel + 1) * 420
     plots.plot_comparison({"a": new, "b": new}, tmp_path / "both.png")

@@ -229,8 +229,8 @@ def test_the_legend_placed_clear_hides_no_curve_that_another_corner_leaves_alone
     assert len(coloured(top_right.image, colour)) < before
 
 
-@pytest.mark.parametrize("size, says", [(["100", "500"], "a side must be 200 to 4000 pixels, got 100"),
-                                        (["800", "1e9"], "expected a whole number of pixels, got '1e9'"),
+@pytest.mark.parametrize("size, says", [(["100", "500"], "--size: must be in [200, 4000], got 100"),
+                                        (["800", "1e9"], "--size: expected a whole number, got '1e9'"),
                                         (["800"], "expected 2 arguments")])
 def test_a_picture_size_out_of_range_is_one_usage_line(size, says, tmp_path, capsys):
     run = write_timed(tmp_path / "run" / "metrics.csv", [(100, 150, 30), (200, 120, 90)])
@@ -239,6 +239,16 @@ def test_a_picture_size_out_of_range_is_one_usage_line(size, says, tmp_path, cap
     assert says in err[-1] and not (tmp_path / "t.png").exists()
     assert visualize_main(["time", str(run), "--size", "1200", "400", "--out", str(tmp_path / "t.png")]) == 0
     assert picture(tmp_path / "t.png").size == (1200, 400)
+
+
+@pytest.mark.parametrize("size", [(199, 500), (800, 4001)])
+def test_the_library_refuses_a_side_out_of_range_before_drawing(size, tmp_path):
+    run = write_timed(tmp_path / "run" / "metrics.csv", [(100, 150, 30), (200, 120, 90)])
+    with pytest.raises(ValueError, match="200 to 4000 pixels"):
+        vis.plot_against_time({"run": run}, tmp_path / "t.png", size=size)
+    assert not (tmp_path / "t.png").exists()
+    vis.plot_against_time({"run": run}, tmp_path / "t.png", size=(200, 4000))  # both ends are allowed
+    assert picture(tmp_path / "t.png").size == (200, 4000)
 
 
 def test_a_metrics_csv_without_the_clock_is_refused_in_one_line(tmp_path, capsys):

@@ -23,7 +23,8 @@ import numpy as np
 from ..data import Dataset, to_float
 from ..formats.png import save_grid
 from ..models.vae import VAE
-from .plots import normal_quantile, plot_curves, plot_latent_scatter
+from .axes import normal_quantile
+from .plots import plot_curves, plot_latent_scatter
 
 
 def reconstruction_pairs(model: VAE, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:

@@ -37,7 +37,7 @@ from ..errors import UsageError
 from ..evaluation.bounds import log_weights
 from ..formats.atomic import check_file_destination, write_bytes_atomic
 from ..models.vae import VAE
-from ..pictures.plots import nice_ticks
+from ..pictures.axes import nice_ticks
 from .explain.graph import font
 
 BLACK, RED, GREY, BLUE, ORANGE, LIGHT = (0, 0, 0), (200, 30, 30), (110, 110, 110), (31, 119, 180), (230, 140, 0), \
