@@ -48,6 +48,7 @@ class LineProgress(tqdm):
             if kwargs.get("desc"):  # tqdm's bar puts ": " after the description; its line format does not
                 kwargs["desc"] = kwargs["desc"].removesuffix(": ") + ": "
         super().__init__(*args, **kwargs)
+        self._ready = True
 
     def _due(self) -> bool:
         if self._closing:
@@ -75,6 +76,10 @@ class LineProgress(tqdm):
             super().clear(nolock)
 
     def close(self) -> None:
+        # a signal can interrupt __init__ (tqdm's or ours) half way; the half-made bar is then collected and tqdm's
+        # __del__ calls close on it: there is no bar to close yet, and its attributes may not exist
+        if not self.__dict__.get("_ready"):
+            return
         if self._as_lines and not self.disable:
             self._closing = True
             with self._lock:

@@ -1,5 +1,6 @@
 """Progress on a stream that is not a terminal: occasional whole lines, never carriage-return redraws."""
 
+import gc
 import io
 import re
 import subprocess
@@ -70,6 +71,27 @@ def test_lines_between_tqdm_write_leave_no_clearing_codes():
 
 def test_a_disabled_bar_prints_nothing():
     assert run_bar(io.StringIO(), disable=True) == ""
+
+
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("where", ["is_terminal", "status_printer"])
+def test_a_signal_while_a_bar_is_being_made_leaves_no_error_behind(monkeypatch, where):
+    """SIGINT in the middle of LineProgress.__init__ (ours, or tqdm's inside it): the half-made bar is collected,
+    and tqdm's __del__ closes it; that close must not raise (CI once printed 'Exception ignored ... AttributeError:
+    'LineProgress' object has no attribute '_as_lines'' under the one line of a stopped run)."""
+    if where == "is_terminal":
+        monkeypatch.setattr(progress, "is_terminal", interrupt)
+    else:
+        monkeypatch.setattr(progress.LineProgress, "status_printer", staticmethod(interrupt))
+    ignored = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    with pytest.raises(KeyboardInterrupt):
+        progress_bar(total=10, desc="work", file=io.StringIO())
+    gc.collect()
+    assert [f"{type(item.exc_value).__name__}: {item.exc_value}" for item in ignored] == []
 
 
 @pytest.mark.parametrize("folder", ["numpyvae", "benchmarks"])
