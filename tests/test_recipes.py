@@ -1,6 +1,6 @@
-"""The measured recipe of docs/results.md as a preset: binarized-mnist-10min is the binarized-mnist recipe with a
-run length in steps and the ELBO-to-IWAE switch; flags beside it win, --steps or --epochs replaces its length, and
-a run of it resumed mid-recipe, across the switch, matches one uninterrupted run to the bit."""
+"""The measured recipes of docs/results.md as presets: binarized-mnist-10min and -60min are the binarized-mnist
+recipe with a run length in steps and the ELBO-to-IWAE switch; flags beside one win, --steps or --epochs replaces
+its length, and a run of it resumed mid-recipe, across the switch, matches one uninterrupted run to the bit."""
 
 import pytest
 from test_resume import assert_same_state
@@ -29,13 +29,15 @@ def setting(config, name):
     return next(getattr(section, name) for section in config.sections().values() if hasattr(section, name))
 
 
-def test_the_ten_minute_recipe_is_the_binarized_recipe_switched_to_iwae_for_its_last_steps():
-    config = config_of("--preset", "binarized-mnist-10min")
+@pytest.mark.parametrize("preset, steps, switch", [("binarized-mnist-10min", 18000, 16400),
+                                                   ("binarized-mnist-60min", 100000, 36000)])
+def test_the_timed_recipes_are_the_binarized_recipe_switched_to_iwae_for_their_last_steps(preset, steps, switch):
+    config = config_of("--preset", preset)
     for name, value in PRESETS["binarized-mnist"].items():
         if name not in ("epochs", "log_every", "checkpoint_every"):
             assert setting(config, name) == value, name
-    assert config.options.steps == 18000 and config.options.epochs is None
-    assert config.schedule.iwae_after == 16400 and config.model.k == 5 and config.model.objective == "elbo"
+    assert config.options.steps == steps and config.options.epochs is None
+    assert config.schedule.iwae_after == switch and config.model.k == 5 and config.model.objective == "elbo"
     assert config.model.latent_dim == 20 and config.model.hidden_dims == [500, 500]
 
 
