@@ -35,7 +35,8 @@ class Softplus(nn.Module):
 
 
 ACTIVATIONS = {"elu": nn.ELU, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01),
-               "sigmoid": nn.Sigmoid, "softplus": Softplus}
+               "sigmoid": nn.Sigmoid, "softplus": Softplus, "glu": nn.GLU}
+WIDENING = {"glu": 2}  # nn.GLU halves its input: the nn.Linear before it has twice the layer's width
 
 
 class Stack(nn.Module):
@@ -45,7 +46,7 @@ class Stack(nn.Module):
         super().__init__()
         self.depth = len(widths)
         for index, (width, name) in enumerate(zip(widths, activations, strict=True), start=1):
-            self.add_module(f"fc{index}", nn.Linear(n_in, width))
+            self.add_module(f"fc{index}", nn.Linear(n_in, WIDENING.get(name, 1) * width))
             self.add_module(f"act{index}", ACTIVATIONS[name]())
             n_in = width
         self.width = n_in

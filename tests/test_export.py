@@ -82,8 +82,9 @@ THREE = dict(input_dim=12, hidden_dims=(9, 8, 7), activations=["relu", "leaky_re
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [SMALL, {}, THREE, dict(SMALL, num_classes=10, likelihood="exact")],
-                         ids=["small", "default", "three", "cvae"])
+@pytest.mark.parametrize("shape", [SMALL, {}, THREE, dict(SMALL, num_classes=10, likelihood="exact"),
+                                   dict(SMALL, activations=["glu"])],
+                         ids=["small", "default", "three", "cvae", "gated"])
 def test_round_trip_is_bit_identical(tmp_path, dtype, shape):
     model = trained_looking(VAE(**shape, dtype=dtype, seed=3))
     export(model, tmp_path / "model.safetensors")
@@ -243,7 +244,7 @@ DAMAGED = {
     "setting of the wrong type": (rebuilt(settings_edit(lambda s: s["model"].update(latent_dim="3"))),
                                   "--latent-dim must be a whole number, got '3'"),
     "unknown activation": (rebuilt(settings_edit(lambda s: s["model"].update(activations=["elu", "swish"]))),
-                           "--activations must be one of elu, tanh, relu, leaky_relu, sigmoid, softplus, got 'swish'"),
+                           "--activations must be one of elu, tanh, relu, leaky_relu, sigmoid, softplus, glu, got 'swish'"),
     "bad binarization": (rebuilt(settings_edit(lambda s: s.update(binarization="half"))), "bad binarization"),
     "settings for another shape": (rebuilt(settings_edit(lambda s: s["model"].update(latent_dim=4))),
                                    "has shape [3, 6], the model's settings need [4, 6]"),

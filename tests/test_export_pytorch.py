@@ -23,7 +23,11 @@ DEFAULT = dict(input_dim=784)
 THREE = dict(input_dim=12, hidden_dims=(9, 8, 7), activations=["relu", "leaky_relu", "tanh"], decoder_dims=(5, 6),
              decoder_activations=["sigmoid", "softplus"], latent_dim=3)
 CONDITIONAL = dict(SMALL, num_classes=10)
-FAMILY = {"small": SMALL, "three layers": THREE, "conditional": CONDITIONAL, "exact": dict(SMALL, likelihood="exact"),
+# the gated dense layers of the VampPrior paper: fc{i} of twice the width, nn.GLU in PyTorch; one gated layer in
+# each network beside an ordinary one
+GATED = dict(SMALL, activations=["glu", "tanh"], decoder_activations=["elu", "glu"])
+FAMILY = {"small": SMALL, "three layers": THREE, "gated": GATED, "conditional": CONDITIONAL,
+          "exact": dict(SMALL, likelihood="exact"),
           "mse": dict(SMALL, reconstruction="mse"), "autoencoder": dict(SMALL, variational=False)}
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-6}
 
@@ -63,7 +67,8 @@ def test_the_doc_shows_the_module_the_tests_run():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [SMALL, DEFAULT, THREE, CONDITIONAL], ids=["small", "default", "three", "cvae"])
+@pytest.mark.parametrize("shape", [SMALL, DEFAULT, THREE, GATED, CONDITIONAL],
+                         ids=["small", "default", "three", "gated", "cvae"])
 def test_pytorch_reproduces_posterior_means_and_decoder_outputs(tmp_path, dtype, shape):
     """Both models of one exported file compute the same posteriors and decoder outputs.
 
@@ -128,7 +133,7 @@ def torch_trained(config, dtype, steps=5):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [SMALL, THREE, CONDITIONAL], ids=["small", "three", "cvae"])
+@pytest.mark.parametrize("shape", [SMALL, THREE, GATED, CONDITIONAL], ids=["small", "three", "gated", "cvae"])
 def test_a_file_saved_by_pytorch_evaluates_to_pytorchs_negative_elbo(tmp_path, dtype, shape):
     config = _full_config(shape)
     torch_model = torch_trained(config, dtype)

@@ -72,9 +72,9 @@ def test_command_prints_a_passing_table():
     assert len(rows) > 40 and all(row.endswith("PASS") for row in rows)
     for name in ("Dense", "ELU", "Tanh", "Sigmoid", "Softplus", "Dropout", "Sequential", "BernoulliLL",
                  "GaussianKL", "log w (IWAE)", "VAE dropout on", "log VampPrior(z)", "HVAE ELBO", "HVAE IWAE K=4 drop",
-                 "Vamp VAE ELBO drop", "Vamp HVAE IWAE drop"):
+                 "Vamp VAE ELBO drop", "Vamp HVAE IWAE drop", "GLU", "VAE gated", "Vamp HVAE gated IWAE"):
         assert any(row.startswith(name) for row in rows), name
-    assert sum("prior.pseudo_inputs" in row for row in rows) == 7  # every VampPrior variant checks its pseudo-inputs
+    assert sum("prior.pseudo_inputs" in row for row in rows) == 8  # every VampPrior variant checks its pseudo-inputs
 
 
 def test_command_fails_when_a_backward_is_wrong(monkeypatch, capsys):

@@ -13,7 +13,7 @@ from numpyvae.nn.layers import Dropout
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 ACT = {"tanh": torch.tanh, "elu": F.elu, "relu": F.relu, "sigmoid": torch.sigmoid, "softplus": F.softplus,
-       "leaky_relu": lambda t: F.leaky_relu(t, 0.01)}
+       "leaky_relu": lambda t: F.leaky_relu(t, 0.01), "glu": F.glu}
 INPUT, BATCH = 20, 7
 CASES = {
     "2 layers elbo analytic": dict(),
@@ -27,6 +27,7 @@ CASES = {
     "vamp 1 layer iwae": dict(latent_dims=(5,), hidden_dims=[[9, 8]], activations=None, prior="vampprior",
                               objective="iwae", k=3),
     "1 layer analytic": dict(latent_dims=(5,), hidden_dims=[[9, 8]], activations=None),
+    "vamp 2 layers iwae gated": dict(activations="glu", prior="vampprior", objective="iwae", k=3),
     "vamp 3 layers iwae relu": dict(latent_dims=(6, 4, 3), hidden_dims=[[9], [7], [5]], activations="relu",
                                     prior="vampprior", objective="iwae", k=3),
 }

@@ -126,11 +126,13 @@ def test_several_k_on_the_same_images_with_paired_differences(tiny_dataset, tmp_
     assert "increasing" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kwargs", [dict(num_classes=10), dict(likelihood="exact"), dict(reconstruction="mse")],
-                         ids=["conditional", "exact", "mse"])
+@pytest.mark.parametrize("kwargs", [dict(num_classes=10), dict(likelihood="exact"), dict(reconstruction="mse"),
+                                    dict(activations=["glu", "elu"], decoder_activations=["tanh", "glu"])],
+                         ids=["conditional", "exact", "mse", "gated"])
 def test_the_other_models_give_the_reference_numbers(kwargs):
     """A conditional model (labels at both ends), the exact likelihood and the Gaussian one take the general
-    path of the lean pass; the same draws must still give the reference's numbers."""
+    path of the lean pass, and a gated layer its own ``forward``; the same draws must still give the reference's
+    numbers."""
     model, x = model_with_clipped_logits(np.float64, **kwargs), pixels(6, True, np.float64)
     labels = np.arange(6) % 10 if "num_classes" in kwargs else None
     expected = reference.iwae_log_mean_weight(model, x, 37, np.random.default_rng(2), ev.ROWS_PER_CHUNK, labels)

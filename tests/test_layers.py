@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae.nn.layers import ELU, Dense, Dropout, Sequential, Sigmoid, Softplus, Tanh
+from numpyvae.nn.layers import ACTIVATIONS as BY_NAME
+from numpyvae.nn.layers import ELU, GLU, Dense, Dropout, Sequential, Sigmoid, Softplus, Tanh
 from numpyvae.teaching.gradcheck import TOLERANCE, check_layer
 
 ACTIVATIONS = [ELU, Tanh, Sigmoid, Softplus]
@@ -222,3 +223,53 @@ def test_dropout_rejects_keep_prob_outside_0_1(keep_prob):
 def test_parameterless_layers_have_empty_dicts():
     for layer in (ELU(), Tanh(), Sigmoid(), Softplus(), Dropout(0.9)):
         assert layer.params == {} and layer.grads == {}
+
+
+# -- the gated linear unit ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(3))
+def test_glu_gradient(seed):
+    """(5, 8) -> (5, 4); the gate's inputs span sigmoid's curved part and both tails."""
+    assert check_layer(GLU(), inputs(np.random.default_rng(seed), -6, 6, shape=(5, 8)))["input"] < TOLERANCE
+
+
+def test_glu_is_the_first_half_times_the_sigmoid_of_the_second():
+    x = np.array([[1.0, -2.0, 0.0, 3.0], [0.5, 4.0, -1.0, 0.0]])
+    expected = x[:, :2] / (1 + np.exp(-x[:, 2:]))
+    np.testing.assert_allclose(GLU().forward(x), expected, rtol=1e-15)
+    assert GLU.widening == 2 and all(kind.widening == 1 for name, kind in BY_NAME.items() if name != "glu")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_glu_backward_is_the_product_rule_and_keeps_the_dtype(dtype):
+    rng = np.random.default_rng(5)
+    x, g = rng.normal(size=(3, 10)).astype(dtype), rng.normal(size=(3, 5)).astype(dtype)
+    layer = GLU()
+    y = layer.forward(x)
+    grad = layer.backward(g)
+    a, s = x[:, :5].astype(np.float64), 1 / (1 + np.exp(-x[:, 5:].astype(np.float64)))
+    assert y.dtype == grad.dtype == dtype and grad.shape == x.shape
+    tolerance = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(grad[:, :5], g * s, rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(grad[:, 5:], g * a * s * (1 - s), rtol=tolerance, atol=tolerance)
+
+
+def test_glu_saturates_without_warnings():
+    x = np.array([[-1e4, 30.0, 1e4, -1e4, 30.0, -30.0]])  # a = (-1e4, 30, 1e4), b = (-1e4, 30, -30)
+    layer = GLU()
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        y = layer.forward(x)
+        grad = layer.backward(np.ones((1, 3)))
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(grad))
+    assert y[0, 0] == 0 and y[0, 1] == pytest.approx(30.0)
+
+
+def test_glu_agrees_with_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(2).normal(size=(4, 6))
+    g = np.random.default_rng(3).normal(size=(4, 3))
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.glu(tx, dim=-1).backward(torch.tensor(g))
+    layer = GLU()
+    np.testing.assert_allclose(layer.forward(x), torch.nn.functional.glu(torch.tensor(x), dim=-1).numpy(), rtol=1e-14)
+    np.testing.assert_allclose(layer.backward(g), tx.grad.numpy(), rtol=1e-13, atol=1e-15)

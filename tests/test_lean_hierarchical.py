@@ -16,6 +16,7 @@ OPTIONS = {
     "vamp two layers": dict(prior="vampprior", components=7),
     "vamp one layer": dict(latent_dims=(5,), hidden_dims=[[9, 8]], activations=None, prior="vampprior", components=4),
     "vamp three layers": dict(latent_dims=(6, 4, 3), hidden_dims=[[9], [7], [5]], prior="vampprior", components=5),
+    "vamp two layers gated": dict(activations="glu", prior="vampprior", components=7),
 }
 
 
@@ -45,7 +46,8 @@ def draws(model, k, batch, rows, seed):
 def brute_force(model, x, eps):
     """log (1/k) sum w with every density written out in float64, from the parameters, by broadcasting."""
     p = {name: value.astype(np.float64) for name, value in model.params.items()}
-    act = {"tanh": np.tanh, "elu": lambda a: np.where(a > 0, a, np.expm1(np.minimum(a, 0)))}
+    act = {"tanh": np.tanh, "elu": lambda a: np.where(a > 0, a, np.expm1(np.minimum(a, 0))),
+           "glu": lambda a: np.split(a, 2, axis=-1)[0] / (1 + np.exp(-np.split(a, 2, axis=-1)[1]))}
     config = model.config
 
     def gaussian(h, name, activations):

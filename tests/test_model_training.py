@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from conftest import SMALL_RUN
+from numpyvae import load_model
 from numpyvae import pictures as visualize
 from numpyvae.data import MiniBatcher, load_dataset
 from numpyvae.errors import UsageError
 from numpyvae.evaluation import bounds as ev
+from numpyvae.export import main as export_main
 from numpyvae.formats.checkpoint import load_checkpoint
 from numpyvae.formats.modelfile import load_model_and_record
 from numpyvae.models.vae import VAE
@@ -72,6 +74,26 @@ def test_three_layer_run_with_relu_and_comma_names(tiny_root, tmp_path):
     # each setting is stored once: the model's in "model", written out; none of them again in "run"
     assert checkpoint.config["model"]["activations"] == ["relu", "leaky_relu", "tanh"]
     assert not set(checkpoint.config["run"]) & set(checkpoint.config["model"])
+
+
+def test_gated_run_trains_resumes_exactly_and_exports(tiny_root, tmp_path):
+    """--activations glu: each hidden layer a Dense of twice its width, half of it gating the other half."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    gated = ("--hidden-dims", "16", "12", "--activations", "glu", "--eval-k", "3")
+    assert train(tiny_root, straight, *gated) == 0
+    assert main(["--data-dir", tiny_root, "--out", str(split), *SMALL_RUN, "--steps", "3", "--log-every", "3",
+                 *gated]) == 0
+    assert main(["--resume", str(split / "checkpoint.npz"), "--steps", "6", "--data-dir", tiny_root,
+                 "--no-progress", "--no-download"]) == 0
+    a, b = load_checkpoint(straight / "checkpoint.npz"), load_checkpoint(split / "checkpoint.npz")
+    for name in a.params:
+        np.testing.assert_array_equal(a.params[name], b.params[name])
+    model, _ = load_model_and_record(straight / "checkpoint.npz")
+    assert model.config["activations"] == ["glu", "glu"] and model.config["decoder_activations"] == ["glu", "glu"]
+    assert model.params["encoder.fc1.weight"].shape == (784, 32) and model.params["encoder.mean.weight"].shape[0] == 12
+    assert model.params["decoder.fc2.weight"].shape == (12, 32)
+    assert export_main([str(straight / "checkpoint.npz"), str(tmp_path / "gated.safetensors")]) == 0
+    assert load_model(tmp_path / "gated.safetensors").config == model.config
 
 
 def test_conditional_run_writes_its_pictures_and_bounds_log_p_x_given_y(tiny_root, tmp_path, capsys):

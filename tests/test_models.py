@@ -32,6 +32,7 @@ VARIANTS = {
     "relu/leaky, own decoder": dict(hidden_dims=(7, 6, 5), decoder_dims=(6, 8), activations=("relu", "leaky_relu",
                                     "tanh"), decoder_activations=("leaky_relu", "relu")),
     "one layer": dict(hidden_dims=(7,)),
+    "gated": dict(hidden_dims=(7, 6, 5), activations=("glu", "elu", "glu"), decoder_activations=("glu", "tanh", "glu")),
     "kl sampled": dict(kl="sampled"),
     "exact likelihood": dict(likelihood="exact"),
     "conditional": dict(num_classes=CLASSES),
@@ -389,7 +390,7 @@ def torch_loss(torch, model, params, x, eps, labels):
     """The model's loss written independently in PyTorch from its config (dropout off)."""
     config, F = model.config, torch.nn.functional
     act = {"elu": F.elu, "tanh": torch.tanh, "relu": F.relu, "leaky_relu": F.leaky_relu, "sigmoid": torch.sigmoid,
-           "softplus": F.softplus}
+           "softplus": F.softplus, "glu": F.glu}  # F.glu: the first half of the features times sigmoid(the second)
 
     def mlp(h, network, names):
         for index, name in enumerate(names):

@@ -152,33 +152,26 @@ class ModelConfig:
         if self.hierarchical:
             return self._hierarchical_shapes()
         config, shapes = self.resolved(), {}
-        for network, n_in, widths, heads in (
-                ("encoder", config.input_dim + config.num_classes, config.hidden_dims,
-                 {"mean": config.latent_dim, "std": config.latent_dim}),
-                ("decoder", config.latent_dim + config.num_classes, config.decoder_dims, {"output": config.input_dim})):
-            layers = {f"fc{index}": width for index, width in enumerate(widths, start=1)} | heads
-            for layer, width in layers.items():
-                shapes[f"{network}.{layer}.weight"], shapes[f"{network}.{layer}.bias"] = (n_in, width), (width,)
-                n_in = width if layer.startswith("fc") else n_in
+        n_in = config.input_dim + config.num_classes
+        _network_shapes(shapes, "encoder", n_in, config.hidden_dims, config.activations,
+                        {"mean": config.latent_dim, "std": config.latent_dim})
+        _network_shapes(shapes, "decoder", config.latent_dim + config.num_classes, config.decoder_dims,
+                        config.decoder_activations, {"output": config.input_dim})
         return shapes
 
     def _hierarchical_shapes(self) -> dict[str, tuple[int, ...]]:
         """``parameter_shapes`` of the HierarchicalVAE: encoder{i}.fc*, .mean, .std (q(z_i | z_(i-1))),
         decoder{i}.fc*, .mean, .std for i >= 2 (p(z_(i-1) | z_i)), decoder1.fc*, .output (p(x | z1)) and, with
         the VampPrior, prior.pseudo_inputs (M, input_dim)."""
-        shapes, sizes = {}, [self.input_dim, *self.latent_dims]
-
-        def network(name: str, n_in: int, widths: list[int], heads: dict[str, int]) -> None:
-            for layer, width in ({f"fc{i}": w for i, w in enumerate(widths, start=1)} | heads).items():
-                shapes[f"{name}.{layer}.weight"], shapes[f"{name}.{layer}.bias"] = (n_in, width), (width,)
-                n_in = width if layer.startswith("fc") else n_in
-
-        layers = self.layers()
+        shapes, sizes, layers = {}, [self.input_dim, *self.latent_dims], self.layers()
         for i, shape in enumerate(layers, start=1):
-            network(f"encoder{i}", sizes[i - 1], shape.hidden_dims, {"mean": sizes[i], "std": sizes[i]})
+            _network_shapes(shapes, f"encoder{i}", sizes[i - 1], shape.hidden_dims, shape.activations,
+                            {"mean": sizes[i], "std": sizes[i]})
         for i in range(len(layers), 1, -1):
-            network(f"decoder{i}", sizes[i], layers[i - 1].decoder_dims, {"mean": sizes[i - 1], "std": sizes[i - 1]})
-        network("decoder1", sizes[1], layers[0].decoder_dims, {"output": self.input_dim})
+            _network_shapes(shapes, f"decoder{i}", sizes[i], layers[i - 1].decoder_dims,
+                            layers[i - 1].decoder_activations, {"mean": sizes[i - 1], "std": sizes[i - 1]})
+        _network_shapes(shapes, "decoder1", sizes[1], layers[0].decoder_dims, layers[0].decoder_activations,
+                        {"output": self.input_dim})
         if self.prior == "vampprior":
             shapes["prior.pseudo_inputs"] = (self.pseudo_inputs, self.input_dim)
         return shapes
@@ -193,6 +186,18 @@ class ModelConfig:
         return replace(self, hidden_dims=shape.hidden_dims, decoder_dims=shape.decoder_dims,
                        activations=shape.activations, decoder_activations=shape.decoder_activations,
                        upper_hidden_dims=upper)
+
+
+def _network_shapes(shapes: dict, name: str, n_in: int, widths: list[int], activations: list[str],
+                    heads: dict[str, int]) -> None:
+    """Enter the weight (in, out) and bias (out,) shapes of network ``name``: fc1 .. fcN, whose Dense layers
+    have ``widening`` x their width outputs (2 before a GLU), then its heads, each reading the last width."""
+    for index, (width, activation) in enumerate(zip(widths, activations, strict=True), start=1):
+        out = ACTIVATIONS[activation].widening * width
+        shapes[f"{name}.fc{index}.weight"], shapes[f"{name}.fc{index}.bias"] = (n_in, out), (out,)
+        n_in = width
+    for head, width in heads.items():
+        shapes[f"{name}.{head}.weight"], shapes[f"{name}.{head}.bias"] = (n_in, width), (width,)
 
 
 def read_model_config(stored, source: str) -> dict:

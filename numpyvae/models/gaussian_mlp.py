@@ -30,9 +30,10 @@ def mlp(name: str, n_in: int, widths: list[int], activations: list[str], *, keep
     """
     layers: list[Layer] = []
     for index, (width, activation) in enumerate(zip(widths, activations, strict=True)):
-        dense = Dense(n_in, width, rng=rng, dtype=dtype, input_grad=input_grad or index > 0)
+        unit = ACTIVATIONS[activation]  # its Dense has widening x width outputs (2 for GLU)
+        dense = Dense(n_in, unit.widening * width, rng=rng, dtype=dtype, input_grad=input_grad or index > 0)
         dense_layers[f"{name}.fc{index + 1}"] = dense
-        layers += [dense, ACTIVATIONS[activation](), Dropout(keep_prob, rng=rng)]
+        layers += [dense, unit(), Dropout(keep_prob, rng=rng)]
         n_in = width
     return layers
 

@@ -123,7 +123,8 @@ class VAE:
             layers = []
             for index, (width, activation) in enumerate(zip(widths, names, strict=True)):
                 options = first if index == 0 else {}
-                layers += [dense(f"{network}.fc{index + 1}", n_in, width, **options), ACTIVATIONS[activation](),
+                unit = ACTIVATIONS[activation]  # its Dense has widening x width outputs (2 for GLU)
+                layers += [dense(f"{network}.fc{index + 1}", n_in, unit.widening * width, **options), unit(),
                            Dropout(keep_prob, rng=self.rng)]
                 n_in = width
             return layers

@@ -9,7 +9,7 @@ Every layer follows one contract:
   silent upcast to float64.
 
 Shapes: inputs are (batch, features); ``Dense`` maps (B, in) -> (B, out); the activations and
-``Dropout`` keep the shape.
+``Dropout`` keep the shape, but for ``GLU``, which halves the features: (B, 2n) -> (B, n).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from .initializers import variance_scaling
 
 class Layer:
     """Base class: a differentiable function with named parameters and their gradients."""
+
+    widening = 1  # the features of its input per feature of its output (an activation after a Dense layer)
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -266,9 +268,32 @@ class LeakyReLU(Layer):
         return f"LeakyReLU(slope={self.slope})"
 
 
+class GLU(Layer):
+    """The gated linear unit: the first half of the input's features, each gated by a sigmoid of its partner in
+    the second half. After a Dense layer of 2n outputs it is the gated dense layer of Tomczak & Welling's
+    VampPrior models (Dauphin et al. 2017), which PyTorch writes ``nn.Linear(in, 2 n)`` then ``nn.GLU()``:
+
+        x = [a | b]  (B, 2n),     s = sigmoid(b),     y = a * s  (B, n)
+        dL/da = g * s,            dL/db = g * a * s (1 - s) = (g * s) * a * (1 - s)
+
+    ``widening = 2``: the Dense layer before it has twice the width it is given (``Layer.widening`` is 1).
+    """
+
+    widening = 2
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        half = x.shape[-1] // 2
+        self.a, self.s = x[..., :half], sigmoid(x[..., half:])
+        return self.a * self.s
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        grad_a = grad_out * self.s
+        return np.concatenate([grad_a, grad_a * self.a * (1 - self.s)], axis=-1)
+
+
 # the hidden-layer activations a model can be built from, by the names the command line uses
 ACTIVATIONS = {"elu": ELU, "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid,
-               "softplus": Softplus}
+               "softplus": Softplus, "glu": GLU}
 
 
 class Concat:

@@ -21,7 +21,20 @@ import numpy as np
 
 from ..models.hierarchical import HierarchicalVAE
 from ..models.vae import VAE
-from ..nn.layers import ELU, Concat, Dense, Dropout, Layer, LeakyReLU, ReLU, Sequential, Sigmoid, Softplus, Tanh
+from ..nn.layers import (
+    ELU,
+    GLU,
+    Concat,
+    Dense,
+    Dropout,
+    Layer,
+    LeakyReLU,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softplus,
+    Tanh,
+)
 from ..nn.losses import (
     BernoulliLogLikelihood,
     ExactBernoulliLogLikelihood,
@@ -172,6 +185,7 @@ def layer_cases(seed: int = 0) -> list[tuple[str, Layer, np.ndarray, np.random.G
         ("ReLU", ReLU(), inputs(-4, 4), None),
         ("LeakyReLU", LeakyReLU(), inputs(-4, 4), None),
         ("LeakyReLU(0.2)", LeakyReLU(0.2), inputs(-4, 4), None),
+        ("GLU", GLU(), inputs(-4, 4), None),  # (4, 6) -> (4, 3)
     ]
 
 
@@ -248,6 +262,7 @@ def vae_checks(seed: int = 0) -> list[tuple[str, dict[str, float]]]:
                 ("VAE relu/leaky", True, dict(hidden_dims=(7, 6, 5), decoder_dims=(6, 8),
                                               activations=("relu", "leaky_relu", "tanh"),
                                               decoder_activations=("leaky_relu", "relu"))),
+                ("VAE gated", True, dict(activations=("glu", "tanh"), decoder_activations=("elu", "glu"))),
                 ("VAE kl sampled", True, dict(kl="sampled")),
                 ("VAE free bits", True, dict(free_bits=0.75)),  # one dimension of three under 0.75 nats
                 ("VAE exact LL", True, dict(likelihood="exact")),
@@ -360,6 +375,7 @@ HIERARCHICAL_VARIANTS = [  # (row name, dropout on, options); two layers 10 -> 6
     ("Vamp HVAE ELBO", False, dict(prior="vampprior")), ("Vamp HVAE ELBO drop", True, dict(prior="vampprior")),
     ("Vamp HVAE IWAE", False, dict(prior="vampprior", objective="iwae", k=3)),
     ("Vamp HVAE IWAE drop", True, dict(prior="vampprior", objective="iwae", k=3)),
+    ("Vamp HVAE gated IWAE", True, dict(activations="glu", prior="vampprior", objective="iwae", k=3)),
 ]
 
 
