@@ -244,7 +244,8 @@ DAMAGED = {
     "setting of the wrong type": (rebuilt(settings_edit(lambda s: s["model"].update(latent_dim="3"))),
                                   "--latent-dim must be a whole number, got '3'"),
     "unknown activation": (rebuilt(settings_edit(lambda s: s["model"].update(activations=["elu", "swish"]))),
-                           "--activations must be one of elu, tanh, relu, leaky_relu, sigmoid, softplus, glu, got 'swish'"),
+                           "--activations must be one of elu, tanh, relu, leaky_relu, sigmoid, softplus, glu, "
+                           "got 'swish'"),
     "bad binarization": (rebuilt(settings_edit(lambda s: s.update(binarization="half"))), "bad binarization"),
     "settings for another shape": (rebuilt(settings_edit(lambda s: s["model"].update(latent_dim=4))),
                                    "has shape [3, 6], the model's settings need [4, 6]"),
