@@ -1,4 +1,4 @@
-"""The building blocks of a model with several stochastic layers: an MLP, a Gaussian conditional read from
+"""The building blocks of the models: an MLP (the VAE's and every stochastic layer's), a Gaussian conditional read from
 one, and a second use of a network's weights.
 
     mlp           Dense, activation, dropout for each hidden width (the VAE's hidden stack)

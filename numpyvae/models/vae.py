@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import to_dict, validate
-from ..nn.layers import ACTIVATIONS, Concat, Dense, Dropout, Sequential, Softplus, sigmoid
+from ..nn.layers import Concat, Dense, Sequential, Softplus, sigmoid
 from ..nn.losses import (
     KL_ESTIMATORS,
     RECONSTRUCTIONS,
@@ -51,6 +51,7 @@ from ..nn.losses import (
     clipped_sigmoid,
 )
 from .config import PSEUDO_INPUTS, ModelConfig
+from .gaussian_mlp import mlp
 from .terms import LossTerms
 
 STD_FLOOR = 1e-6  # the seed's z_std = 1e-6 + softplus(.), so the posterior never collapses to a point
@@ -118,24 +119,14 @@ class VAE:
             self.dense_layers[name] = Dense(n_in, n_out, rng=self.rng, dtype=self.dtype, **kwargs)
             return self.dense_layers[name]
 
-        def hidden_stack(network: str, n_in: int, widths: list[int], names: list[str], **first) -> list:
-            """Dense, activation, dropout for each hidden layer; the weights are drawn in this order."""
-            layers = []
-            for index, (width, activation) in enumerate(zip(widths, names, strict=True)):
-                options = first if index == 0 else {}
-                unit = ACTIVATIONS[activation]  # its Dense has widening x width outputs (2 for GLU)
-                layers += [dense(f"{network}.fc{index + 1}", n_in, unit.widening * width, **options), unit(),
-                           Dropout(keep_prob, rng=self.rng)]
-                n_in = width
-            return layers
-
+        stack = dict(keep_prob=keep_prob, rng=self.rng, dtype=self.dtype, dense_layers=self.dense_layers)
         # the first layer's input is data (and the label): nobody needs its gradient
-        self.encoder = Sequential(*hidden_stack("encoder", input_dim + self.num_classes, config.hidden_dims,
-                                                config.activations, input_grad=False))
+        self.encoder = Sequential(*mlp("encoder", input_dim + self.num_classes, config.hidden_dims, config.activations,
+                                       input_grad=False, **stack))
         self.mean_head = dense("encoder.mean", config.hidden_dims[-1], latent_dim)
         self.std_head = Sequential(dense("encoder.std", config.hidden_dims[-1], latent_dim), Softplus())
-        self.decoder = Sequential(*hidden_stack("decoder", latent_dim + self.num_classes, config.decoder_dims,
-                                                config.decoder_activations),
+        self.decoder = Sequential(*mlp("decoder", latent_dim + self.num_classes, config.decoder_dims,
+                                       config.decoder_activations, **stack),
                                   dense("decoder.output", config.decoder_dims[-1], input_dim))
         self.input_concat, self.latent_concat = Concat(), Concat()  # used by the conditional model only
         exact = likelihood == "exact"
