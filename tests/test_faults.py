@@ -1,6 +1,7 @@
 """Faults as classes: a signal at any moment of start-up, two runs racing for one folder, a folder that holds a
 run, a pasted resume command with spaces in its path."""
 
+import math
 import os
 import random
 import shlex
@@ -14,7 +15,9 @@ import pytest
 
 from conftest import SMALL_RUN
 from numpyvae.formats.checkpoint import load_checkpoint
-from numpyvae.training import main
+from numpyvae.models.config import ModelConfig
+from numpyvae.training import main, state
+from numpyvae.training.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -174,6 +177,22 @@ def test_the_k_estimate_says_how_many_fit(tiny_dataset, tmp_path, capsys, monkey
     # the count that fits in 80% of the 10 GiB: far fewer than asked, yet many
     assert "this machine has 10.0 GiB available" in err and 1000 < fits < 1_000_000_000
 
+
+
+def test_the_step_estimate_counts_what_a_gated_layer_caches(monkeypatch):
+    """A GLU layer of n units keeps a Dense output of 2n and its gate's n beside what any layer keeps: the estimate
+    of a gated step must exceed the same widths' ReLU step by those arrays, not only by the wider weights."""
+    asked = []
+    monkeypatch.setattr(state, "check_memory", lambda needed, *args, **kwargs: asked.append(needed))
+    for name in ("relu", "glu"):
+        state.check_fits(TrainConfig(model=ModelConfig(hidden_dims=[300, 300], activations=[name])), 784)
+    weights = {name: sum(math.prod(shape) for shape in ModelConfig(
+        input_dim=784, hidden_dims=[300, 300], activations=[name]).parameter_shapes().values())
+        for name in ("relu", "glu")}
+    # 4 bytes (float32) x (the extra weights and their gradients; SGD keeps no state), and for each of the 128 rows
+    # two more arrays per unit of the 1,200 hidden units (300 + 300 in the encoder and as many in the decoder)
+    at_least = 4 * (2 * (weights["glu"] - weights["relu"]) + 128 * 2 * 1200)
+    assert asked[1] - asked[0] >= at_least, (asked, at_least)
 
 @pytest.mark.parametrize("command, flags, says", [
     ("evaluate", ["--seed", "-1"], "argument --seed: must be at least 0, got -1"),

@@ -24,6 +24,7 @@ from ..formats.checkpoint import Checkpoint, load_checkpoint, restore_params
 from ..models import HierarchicalVAE, build
 from ..models.terms import LossTerms
 from ..models.vae import VAE
+from ..nn.layers import ACTIVATIONS
 from ..nn.optim import SGD, Adam, Optimizer, global_norm
 from ..nn.schedules import Schedule
 from ..resources import check_memory
@@ -199,8 +200,9 @@ def check_fits(config: TrainConfig, input_dim: int, num_classes: int = NUM_CLASS
     """UsageError, with the estimate, when one training step of this configuration would not fit in memory.
 
     The estimate counts the weights, their gradients and the optimizer's state, and what one step caches: about
-    four arrays per hidden unit of each row (the input, the pre-activation, the output, the dropout mask) and
-    five per pixel of each decoded row (the logits, the probabilities, the clip mask, the image, the gradient).
+    four arrays per hidden unit of each row (the input, the pre-activation, the output, the dropout mask), six
+    behind a gated layer (its pre-activation is twice as wide, and it keeps the gate's sigmoid), and five per
+    pixel of each decoded row (the logits, the probabilities, the clip mask, the image, the gradient).
     The decoder sees K rows per image with --objective iwae; with --latent-dims every stochastic layer's
     networks count, and the VampPrior's encoders run on its M pseudo-inputs as on M more images.
     """
@@ -210,8 +212,9 @@ def check_fits(config: TrainConfig, input_dim: int, num_classes: int = NUM_CLASS
     states = {"adam": 4, "sgd": 1 if config.optimizer.momentum else 0}[config.optimizer.optimizer]
     layers, batch = model.layers(), config.data.batch_size
     latent = sum(model.latent_dims or [model.latent_dim])  # every stochastic layer's code
-    per_image = 4 * sum(sum(layer.hidden_dims) for layer in layers) + 4 * latent
-    per_decoded_row = 4 * sum(sum(layer.decoder_dims) for layer in layers) + 5 * input_dim + 4 * latent
+    per_image = sum(_cached(layer.hidden_dims, layer.activations) for layer in layers) + 4 * latent
+    per_decoded_row = (sum(_cached(layer.decoder_dims, layer.decoder_activations) for layer in layers)
+                       + 5 * input_dim + 4 * latent)
     rows = batch + (model.pseudo_inputs if model.prior == "vampprior" else 0)  # rows through the encoders
     needed = itemsize * (weights * (2 + states) + rows * per_image + model.k * batch * per_decoded_row)
     if model.k > 1 and model.k * batch * per_decoded_row > rows * per_image + weights * (2 + states):
@@ -220,6 +223,12 @@ def check_fits(config: TrainConfig, input_dim: int, num_classes: int = NUM_CLASS
     else:
         check_memory(needed, f"one training step of this model (--hidden-dims, --decoder-dims, --batch-size {batch}"
                      + (", --pseudo-inputs)" if model.prior == "vampprior" else ")"))
+
+
+def _cached(widths: list[int], activations: list[str]) -> int:
+    """Arrays a step caches per row for hidden layers of these widths: four per unit, two more per unit of a
+    ``widening`` layer (GLU: the Dense output of 2n and the gate's sigmoid of n against one pre-activation)."""
+    return sum(width * (2 + 2 * ACTIVATIONS[name].widening) for width, name in zip(widths, activations, strict=True))
 
 
 def start_run(config: TrainConfig, saved: Checkpoint | None, out: Path, train_images: np.ndarray,
