@@ -2,12 +2,15 @@
 recipe with a run length in steps and the ELBO-to-IWAE switch; flags beside one win, --steps or --epochs replaces
 its length, and a run of it resumed mid-recipe, across the switch, matches one uninterrupted run to the bit."""
 
+from dataclasses import fields
+
 import pytest
 from test_resume import assert_same_state
 
+from numpyvae.config import shown
 from numpyvae.formats.checkpoint import load_checkpoint
 from numpyvae.training import PRESETS, main
-from numpyvae.training.config import build_parser, from_namespace
+from numpyvae.training.config import Options, build_parser, from_namespace
 
 # the recipe on a model and data small enough for a test: every other setting is the preset's
 SMALL = ["--hidden-dims", "16", "12", "--latent-dim", "3", "--batch-size", "4", "--lr-warmup", "2", "--eval-k", "0",
@@ -87,3 +90,18 @@ def test_resuming_the_recipe_with_another_switch_is_refused(tiny_root, tmp_path,
     err = capsys.readouterr().err
     switch = PRESETS["binarized-mnist-10min"]["iwae_after"]
     assert code == 2 and f"--iwae-after {switch} contradicts the checkpoint's 3" in err and err.count("\n") == 1, err
+
+
+def test_the_preset_help_says_every_flag_each_preset_sets():
+    """--help's account of the presets is made from PRESETS: each preset's segment names each flag it sets with the
+    value, the later presets as binarized-mnist with what they change (and without what they drop)."""
+    text = next(f for f in fields(Options) if f.name == "preset").metadata["help"]
+    segments = dict(part.split(": ", 1) for part in text.split(" (measured in")[0].split("; "))
+    base = PRESETS["binarized-mnist"]
+    assert list(segments) == list(PRESETS)
+    for name, values in PRESETS.items():
+        for key, value in values.items():
+            said = f"--{key.replace('_', '-')} {shown(value)}"
+            assert (said in segments[name]) == (values is base or base.get(key) != value), (name, said)
+        for key in set(base) - set(values):
+            assert f"without --{key.replace('_', '-')}" in segments[name], (name, key)

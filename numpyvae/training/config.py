@@ -142,15 +142,19 @@ PRESETS = {
 }
 
 
-
 def _preset_help() -> str:
+    """Each preset as the flags it sets, the later ones as what they change in binarized-mnist: made from PRESETS
+    itself, so the help cannot drift from what a preset does."""
     def flags(values: dict) -> str:
         return ", ".join(f"--{key.replace('_', '-')} {shown(value)}" for key, value in values.items())
-    return (f"binarized-mnist: {flags(BINARIZED_MNIST)} (the recipe of docs/results.md); binarized-mnist-10min: "
-            f"binarized-mnist without --epochs, with {flags(TEN_MINUTES)}; binarized-mnist-60min: the same with "
-            f"{flags(SIXTY_MINUTES)} (both: docs/results.md); two-layer-mnist: "
-            f"binarized-mnist with {flags(TWO_LAYERS)}; vampprior-mnist: two-layer-mnist with --prior vampprior, "
-            "--kl sampled, --pseudo-inputs 500 (both: docs/hierarchical.md); flags given beside a preset win")
+    base = PRESETS["binarized-mnist"]
+    def change(values: dict) -> str:
+        dropped = ", ".join("--" + key.replace("_", "-") for key in base if key not in values)
+        return (f"binarized-mnist{' without ' + dropped + ',' if dropped else ''} with "
+                + flags({key: value for key, value in values.items() if key not in base or base[key] != value}))
+    return "; ".join([f"binarized-mnist: {flags(base)}"] + [f"{name}: {change(values)}" for name, values in
+                                                          PRESETS.items() if values is not base]) + \
+        " (measured in docs/results.md and docs/hierarchical.md); flags given beside a preset win"
 
 
 @dataclass
