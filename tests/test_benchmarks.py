@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from benchmarks import code_lines
 from benchmarks import step as benchmark
 from numpyvae.kernels import OPENBLAS_ENV, timing
 from numpyvae.models.vae import VAE
@@ -217,3 +218,27 @@ def test_bad_flags_exit_2_with_one_line(flags, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: ")
+
+
+def test_code_lines_leaves_out_blanks_comments_and_docstrings_and_counts_strings_in_code():
+    source = '''"""A module docstring
+over two lines."""
+
+import os  # a comment after code counts
+
+
+def f(x):
+    """f's docstring."""
+    # a comment line
+    message = ("a help text "
+               "over two lines")
+    return x
+
+
+class C:
+    """C's docstring."""
+    y = 1
+'''
+    assert sorted(code_lines.code_lines(source)) == [4, 7, 10, 11, 12, 15, 17]
+    assert sorted(code_lines.code_lines(source) & code_lines.spans(source, ["f"])) == [7, 10, 11, 12]
+    assert sorted(code_lines.code_lines(source) & code_lines.spans(source, ["C"])) == [15, 17]
