@@ -242,3 +242,27 @@ class C:
     assert sorted(code_lines.code_lines(source)) == [4, 7, 10, 11, 12, 15, 17]
     assert sorted(code_lines.code_lines(source) & code_lines.spans(source, ["f"])) == [7, 10, 11, 12]
     assert sorted(code_lines.code_lines(source) & code_lines.spans(source, ["C"])) == [15, 17]
+
+
+def test_a_wing_selection_counts_named_definitions_or_all_but_them(tmp_path, monkeypatch):
+    (tmp_path / "m.py").write_text('''X = 1
+
+
+class C:
+    def a(self):
+        return 1
+
+    def b(self):
+        return 2
+
+
+def g():
+    return 3
+''')
+    monkeypatch.setattr(code_lines, "REPO", tmp_path)
+    assert code_lines.count("m.py", None) == 8
+    assert code_lines.count("m.py:C.a,g", None) == 4
+    assert code_lines.count("m.py:-C.b,g", None) == 4  # X, class C, def a, return 1
+    assert code_lines.count("m.py:-C.b,absent", None) == 6  # a name the commit lacks leaves nothing out
+    with pytest.raises(ValueError, match="absent"):
+        code_lines.count("m.py:C.a,absent", None)
