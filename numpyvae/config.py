@@ -145,10 +145,6 @@ def from_dict(cls, data, source: str):
     return validate(cls(**data))
 
 
-def to_dict(config) -> dict:
-    return dataclasses.asdict(config)
-
-
 # -- the command line --------------------------------------------------------------------------------------
 
 def _words(item: type):

@@ -14,9 +14,9 @@ pattern, ``architecture.resolve``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
-from ..config import at_least, between, from_dict, setting, to_dict
+from ..config import at_least, between, from_dict, setting
 from ..nn.layers import ACTIVATIONS
 from ..nn.losses import LIKELIHOODS, RECONSTRUCTIONS
 from .architecture import Architecture, resolve
@@ -204,4 +204,4 @@ def read_model_config(stored, source: str) -> dict:
     """A stored model configuration (a checkpoint's, an export's), read strictly and checked, with every setting
     written out: the architecture's defaults, and the defaults of the settings an older file predates.
     ValueError naming ``source`` for anything else, before any array is allocated."""
-    return to_dict(from_dict(ModelConfig, stored, source).resolved())
+    return asdict(from_dict(ModelConfig, stored, source).resolved())

@@ -37,9 +37,11 @@ them back to z_mean and z_std, summed over the K samples, which share them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from ..config import to_dict, validate
+from ..config import validate
 from ..nn.layers import Concat, Dense, Sequential, Softplus, sigmoid
 from ..nn.losses import (
     KL_ESTIMATORS,
@@ -108,7 +110,7 @@ class VAE:
             free_bits=float(free_bits), upper_hidden_dims=_ints(upper_hidden_dims),
             pseudo_inputs=int(pseudo_inputs))).resolved()
         # everything needed to build the same architecture again: VAE(**model.config)
-        self.config = to_dict(config)
+        self.config = dataclasses.asdict(config)
         self.variational, self.kl_weight, self.prior = variational, kl_weight, prior
         self.num_classes, self.objective, self.k = int(num_classes), objective, int(k)
         self.dtype = np.dtype(dtype)

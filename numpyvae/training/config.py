@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from ..cli import Parser
 from ..config import (
@@ -32,7 +32,6 @@ from ..config import (
     positive,
     setting,
     shown,
-    to_dict,
 )
 from ..config import problems as section_problems
 from ..data import DATASETS, dataset_argument, image_size_argument
@@ -203,10 +202,6 @@ class TrainConfig:
     def sections(self) -> dict:
         return {name: getattr(self, name) for name in GROUPS}
 
-    def rules(self) -> list[tuple[bool, str]]:
-        """The rules across sections."""
-        return self.kept_rules() + self.option_rules()
-
     def kept_rules(self) -> list[tuple[bool, str]]:
         """The rules across the kept sections (those a checkpoint stores)."""
         model, schedule = self.model, self.schedule
@@ -223,8 +218,6 @@ class TrainConfig:
             (model.objective != "iwae" or schedule.kl_warmup == 0,
              "--objective iwae has no KL term to weigh: --kl-weight and --kl-warmup apply to the ELBO only"),
             (not self.run.early_stopping or self.data.validation > 0, "--early-stopping needs --validation N"),
-            (not self.data.conditional or not model.hierarchical,
-             "--conditional needs the one-layer VAE: the model of --latent-dims is unconditional"),
             (schedule.lr_min <= self.optimizer.lr, f"--lr-min must be in [0, --lr], got {schedule.lr_min}"),
         ]
 
@@ -243,9 +236,10 @@ class TrainConfig:
         settings are the checkpoint's, so only each value's own check and the rules of the options apply (the
         rules across kept settings hold for the configuration the checkpoint and the flags make together:
         ``--resume ... --pseudo-inputs 500`` alone must not fail for want of ``--prior vampprior``)."""
-        found = [problem for name, section in self.sections().items()
+        sections = {**self.sections(), "model": self.model_for(self.model.input_dim)}  # --conditional: labels
+        found = [problem for name, section in sections.items()
                  for problem in section_problems(section, rules=not resuming or name == "options")]
-        rules = self.option_rules() if resuming else self.rules()
+        rules = ([] if resuming else self.kept_rules()) + self.option_rules()
         return found + [message for ok, message in rules if not ok]
 
     def validate(self, resuming: bool = False) -> TrainConfig:
@@ -256,8 +250,8 @@ class TrainConfig:
 
     def kept(self) -> dict:
         """What a checkpoint stores: the model's settings, and those of the other kept sections in one dict."""
-        run = {name: value for section in list(KEPT)[1:] for name, value in to_dict(getattr(self, section)).items()}
-        return {"model": to_dict(self.model.resolved()), "run": run}
+        run = {name: value for section in list(KEPT)[1:] for name, value in asdict(getattr(self, section)).items()}
+        return {"model": asdict(self.model.resolved()), "run": run}
 
     def model_for(self, input_dim: int, num_classes: int = NUM_CLASSES) -> ModelConfig:
         """The model's configuration for images of ``input_dim`` pixels and, when conditional, labels of
