@@ -219,14 +219,52 @@ def test_the_legend_placed_clear_hides_no_curve_that_another_corner_leaves_alone
     colour = vis.PALETTE[0]
     axes.line(np.linspace(0, 10, 11), np.linspace(0, 10, 11), colour)  # bottom left to top right: two corners free
     before = len(coloured(axes.image, colour))
-    axes.legend([("a label long enough to hide part of a diagonal", vis.PALETTE[1])], place="clear")
+    assert axes.legend([("a label long enough to hide part of a diagonal", vis.PALETTE[1])], place="clear") == 0
     assert len(coloured(axes.image, colour)) == before  # the whole curve still shows
     swatch = coloured(axes.image, vis.PALETTE[1])
     assert swatch[:, 0].mean() > (axes.top + axes.bottom) / 2  # the free corner found: bottom right (rows grow down)
     top_right = vis.Axes((0, 10), (0, 10), title="", x_label="", y_label="", size=(800, 500))
     top_right.line(np.linspace(0, 10, 11), np.linspace(0, 10, 11), colour)
-    top_right.legend([("a label long enough to hide part of a diagonal", vis.PALETTE[1])])  # the default corner
-    assert len(coloured(top_right.image, colour)) < before
+    hidden = top_right.legend([("a label long enough to hide part of a diagonal", vis.PALETTE[1])])  # default corner
+    assert len(coloured(top_right.image, colour)) < before and hidden > 0
+
+
+def test_a_legend_below_the_plot_takes_room_from_the_plot_and_hides_nothing():
+    labels = [f"run {i}, a label of some length" for i in range(5)]
+    plain = vis.Axes((0, 10), (0, 10), title="", x_label="minutes", y_label="", size=(800, 500))
+    axes = vis.Axes((0, 10), (0, 10), title="", x_label="minutes", y_label="", size=(800, 500), below=labels)
+    columns, rows, height = axes.band
+    assert columns * rows >= 5 and rows == -(-5 // columns) and axes.bottom < plain.bottom - height
+    for x in (0, 10):  # a curve along each side of the plot: no corner is free
+        axes.line(np.full(11, x), np.linspace(0, 10, 11), vis.PALETTE[0])
+    before = len(coloured(axes.image, vis.PALETTE[0]))
+    assert axes.legend([(label, vis.PALETTE[i + 1]) for i, label in enumerate(labels)], place="below") == 0
+    assert len(coloured(axes.image, vis.PALETTE[0])) == before
+    for i in range(5):  # every swatch under the frame's tick labels and x label
+        assert coloured(axes.image, vis.PALETTE[i + 1])[:, 0].min() > axes.bottom + 2 * axes.text_size
+    with pytest.raises(ValueError, match="room for"):
+        axes.legend([(label, vis.PALETTE[0]) for label in labels * 3], place="below")
+    squat = vis.Axes((0, 10), (0, 10), title="", x_label="", y_label="", size=(200, 200), below=labels)
+    assert squat.band == (0, 0, 0) and squat.bottom == vis.Axes((0, 10), (0, 10), title="", x_label="", y_label="",
+                                                                size=(200, 200)).bottom  # no room: none taken
+    squat.line(np.linspace(0, 10, 11), np.linspace(0, 10, 11), vis.PALETTE[0])
+    assert squat.legend([("run 0", vis.PALETTE[1])], place="below") == 0  # the clearest corner instead
+
+
+def test_the_time_plot_moves_its_legend_under_the_plot_only_when_every_corner_hides_a_curve(tmp_path):
+    falling = write_timed(tmp_path / "falling" / "metrics.csv", [(100, 150, 0), (200, 100, 600)])
+    rising = write_timed(tmp_path / "rising" / "metrics.csv", [(100, 100, 0), (200, 150, 600)])
+    png = tmp_path / "t.png"
+    for runs, under in (({"falling": falling}, False), ({"falling": falling, "rising": rising}, True)):
+        vis.plot_against_time(runs, png)  # one diagonal leaves two corners free; a cross leaves none
+        image = picture(png)
+        assert image.size == (800, 500)
+        swatch_row = coloured(image, vis.PALETTE[0])[:, 0].max()  # the lowest pixel of the first run's colour
+        plain = vis.Axes((0, 10), (100, 150), title="", x_label="", y_label="", size=(800, 500))
+        assert (swatch_row > plain.bottom + 2 * plain.text_size) == under, (runs, swatch_row)
+    crossed = {f"a long label of run {i}": (falling, rising)[i % 2] for i in range(8)}
+    vis.plot_against_time(crossed, png, size=(200, 200))  # no room under so small a plot: a corner, not a crash
+    assert picture(png).size == (200, 200)
 
 
 @pytest.mark.parametrize("size, says", [(["100", "500"], "--size: must be in [200, 4000], got 100"),

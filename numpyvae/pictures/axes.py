@@ -1,5 +1,5 @@
 """A drawing canvas with Pillow only: axes with nice ticks and labels, lines, dashed levels, markers and a
-legend that finds the clearest corner; the colours every plot shares."""
+legend that finds the clearest corner (or sits under the plot); the colours every plot shares."""
 
 from __future__ import annotations
 
@@ -70,7 +70,10 @@ class Axes:
     """
 
     def __init__(self, x_range: tuple[float, float], y_range: tuple[float, float], *, title: str, x_label: str,
-                 y_label: str, size: tuple[int, int] = (640, 420)) -> None:
+                 y_label: str, size: tuple[int, int] = (640, 420), below: list[str] = ()) -> None:
+        """``below``: the labels of a legend to draw under the plot (``legend(place="below")``), whose rows the
+        plot area leaves room for, unless they would take half its height or more: then no room is made, and
+        the legend takes the clearest corner."""
         self.image = Image.new("RGB", size, "white")
         self.draw = ImageDraw.Draw(self.image)
         self.text_size = font_size_for(size)
@@ -86,6 +89,10 @@ class Axes:
         self.right = size[0] - round(max(gap * 2, self.draw.textlength(tick_label(self.x_ticks[-1]),
                                                                        font=self.font) / 2 + gap))
         self.bottom = size[1] - (gap + self.text_size + gap + self.text_size + gap)  # tick labels, x label
+        self.band = self._band(list(below))
+        if self.band[2] + gap >= (self.bottom - self.top) / 2:  # no room: a legend below would squash the plot
+            self.band = (0, 0, 0)
+        self.bottom -= self.band[2] + (gap if self.band[2] else 0)
         self.drawn: list[tuple[float, float]] = []  # the pixels of lines and markers, for legend(place="clear")
         self._frame(title, x_label, y_label)
 
@@ -138,22 +145,54 @@ class Axes:
         for x0 in range(self.left, self.right, 2 * dash):
             self.draw.line([(x0, py), (min(x0 + dash, self.right), py)], fill=colour, width=2)
 
-    def legend(self, entries: list[tuple[str, tuple[int, int, int]]], place: str = "top right") -> None:
+    def _entry_width(self, labels: list[str]) -> float:
+        """The width of a legend's column: a swatch, its label, their padding."""
+        pad = self.text_size // 2
+        return pad + round(self.text_size * 0.7) + pad + max(self.draw.textlength(label, font=self.font)
+                                                             for label in labels) + pad
+
+    def _band(self, labels: list[str]) -> tuple[int, int, int]:
+        """(columns, rows, height in pixels) of a legend of ``labels`` under the plot: as many columns of
+        entries, filled top to bottom, as the plot's width holds; (0, 0, 0) for no labels."""
+        if not labels:
+            return 0, 0, 0
+        columns = max(1, min(len(labels), int((self.right - self.left) // self._entry_width(labels))))
+        rows = -(-len(labels) // columns)
+        return columns, rows, round(self.text_size * 1.5) * rows + self.text_size // 2
+
+    def legend(self, entries: list[tuple[str, tuple[int, int, int]]], place: str = "top right") -> int:
         """Colour swatches and labels in the plot's top-right corner, or (``place="clear"``) in the corner that
-        hides the fewest of the curves' and markers' pixels drawn so far."""
-        size = self.text_size
-        row_height, swatch, pad = round(size * 1.5), round(size * 0.7), size // 2
-        width = pad + swatch + pad + max(self.draw.textlength(label, font=self.font) for label, _ in entries) + pad
-        height = row_height * len(entries) + pad
+        hides the fewest of the curves' and markers' pixels drawn so far, or (``place="below"``) under the plot,
+        in the room the Axes were made with (``below=``; the clearest corner when they could make none). Returns
+        how many of those pixels the legend hides."""
+        row_height, pad = round(self.text_size * 1.5), self.text_size // 2
+        width, height = self._entry_width([label for label, _ in entries]), row_height * len(entries) + pad
+        if place == "below" and self.band[2]:
+            columns, rows, height = self.band
+            if columns * rows < len(entries):
+                raise ValueError(f"the Axes were made with room for {columns * rows} legend entries below, "
+                                 f"not {len(entries)}")
+            x0, y0 = (self.left + self.right - columns * width) / 2, self.image.height - height - pad
+            self.draw.rectangle([x0, y0, x0 + columns * width, y0 + height], fill="white", outline="black")
+            for index, (label, colour) in enumerate(entries):
+                self._entry(x0 + index // rows * width, y0 + pad / 2 + (index % rows + 0.5) * row_height, label,
+                            colour)
+            return 0
         corners = [(self.right - width - pad, self.top + pad), (self.right - width - pad, self.bottom - height - pad),
                    (self.left + pad, self.top + pad), (self.left + pad, self.bottom - height - pad)]
         hidden = [sum(x0 <= x <= x0 + width and y0 <= y <= y0 + height for x, y in self.drawn) for x0, y0 in corners]
-        x0, y0 = corners[int(np.argmin(hidden)) if place == "clear" else 0]
+        corner = int(np.argmin(hidden)) if place in ("clear", "below") else 0
+        x0, y0 = corners[corner]
         self.draw.rectangle([x0, y0, x0 + width, y0 + height], fill="white", outline="black")
         for index, (label, colour) in enumerate(entries):
-            middle = y0 + pad / 2 + (index + 0.5) * row_height
-            self.draw.rectangle([x0 + pad, middle - swatch / 2, x0 + pad + swatch, middle + swatch / 2], fill=colour)
-            self.draw.text((x0 + pad + swatch + pad, middle), label, fill=(0, 0, 0), font=self.font, anchor="lm")
+            self._entry(x0, y0 + pad / 2 + (index + 0.5) * row_height, label, colour)
+        return hidden[corner]
+
+    def _entry(self, x0: float, middle: float, label: str, colour: tuple[int, int, int]) -> None:
+        """One legend entry: its swatch from ``x0`` and its label, centred on the row ``middle``."""
+        pad, swatch = self.text_size // 2, round(self.text_size * 0.7)
+        self.draw.rectangle([x0 + pad, middle - swatch / 2, x0 + pad + swatch, middle + swatch / 2], fill=colour)
+        self.draw.text((x0 + pad + swatch + pad, middle), label, fill=(0, 0, 0), font=self.font, anchor="lm")
 
     def save(self, path: str | Path) -> None:
         save_pillow(self.image, path)

@@ -183,8 +183,10 @@ def plot_against_time(runs: dict[str, str | Path], png_path: str | Path, columns
     ``wall_seconds`` column over 60), one colour per run and column, and the reference ``points`` as dashed
     levels, all named in the legend (``runs``: label -> metrics.csv). A run whose evaluation.json holds an IWAE
     bound (``--eval-k``) also gets a diamond in its first curve's colour at its last minute of training, that
-    bound's value, named in its legend entry. DataError when a file lacks a column or has no known training time,
-    or when there are more curves and points than colours; ValueError for a side outside ``SIDES``."""
+    bound's value, named in its legend entry. The legend sits in the corner of the plot that hides the fewest
+    curve pixels, or under the plot (which then shrinks) when every corner would hide some. DataError when a
+    file lacks a column or has no known training time, or when there are more curves and points than colours;
+    ValueError for a side outside ``SIDES``."""
     if not all(SIDES[0] <= side <= SIDES[1] for side in size):
         raise ValueError(f"a picture's sides must be {SIDES[0]} to {SIDES[1]} pixels, got {size}")
     if not runs:
@@ -213,21 +215,26 @@ def plot_against_time(runs: dict[str, str | Path], png_path: str | Path, columns
     title = (COLUMN_NAMES.get(columns[0], columns[0]) if len(columns) == 1 else "losses") + " against training time"
     low, high = _span(*[values for _, _, values in curves], levels)
     margin = 0.05 * ((high - low) or 1)  # a level at the lowest value stays off the frame
-    axes = Axes(minutes, (low - margin, high + margin), title=title,
-                x_label="minutes of training (wall_seconds / 60: the loop without its reports)",
-                y_label="nats", size=size)
-    legend = []
-    for index, (colour, (name, xs, ys)) in enumerate(zip(PALETTE, curves, strict=False)):
-        axes.line(xs, ys, colour)
-        if index in bounds:
-            minute, k, nats = bounds[index]
-            axes.diamond(minute, nats, colour)
-            name += f", diamond: IWAE({k}) {nats:.2f}"
-        legend.append((name, colour))
-    for colour, point in zip(PALETTE[len(curves):], points, strict=False):
-        axes.hline(point.nats, colour)
-        legend.append((f"{point.label}: {point.nats:.2f}", colour))
-    axes.legend(legend, place="clear")
+    legend = [(name + (f", diamond: IWAE({bounds[index][1]}) {bounds[index][2]:.2f}" if index in bounds else ""),
+               colour) for index, (colour, (name, _, _)) in enumerate(zip(PALETTE, curves, strict=False))]
+    legend += [(f"{point.label}: {point.nats:.2f}", colour) for colour, point in
+               zip(PALETTE[len(curves):], points, strict=False)]
+
+    def draw(below: list[str]) -> tuple[Axes, int]:
+        axes = Axes(minutes, (low - margin, high + margin), title=title,
+                    x_label="minutes of training (wall_seconds / 60: the loop without its reports)",
+                    y_label="nats", size=size, below=below)
+        for index, (colour, (_, xs, ys)) in enumerate(zip(PALETTE, curves, strict=False)):
+            axes.line(xs, ys, colour)
+            if index in bounds:
+                axes.diamond(bounds[index][0], bounds[index][2], colour)
+        for colour, point in zip(PALETTE[len(curves):], points, strict=False):
+            axes.hline(point.nats, colour)
+        return axes, axes.legend(legend, place="below" if below else "clear")
+
+    axes, hidden = draw([])
+    if hidden:  # every corner of the plot hides some of the curves: the legend goes under it
+        axes, _ = draw([label for label, _ in legend])
     axes.save(png_path)
 
 
