@@ -72,8 +72,8 @@ class Axes:
     def __init__(self, x_range: tuple[float, float], y_range: tuple[float, float], *, title: str, x_label: str,
                  y_label: str, size: tuple[int, int] = (640, 420), below: list[str] = ()) -> None:
         """``below``: the labels of a legend to draw under the plot (``legend(place="below")``), whose rows the
-        plot area leaves room for, unless they would take half its height or more: then no room is made, and
-        the legend takes the clearest corner."""
+        plot area leaves room for, unless they would take more than two thirds of its height: then no room is
+        made, and the legend takes the clearest corner."""
         self.image = Image.new("RGB", size, "white")
         self.draw = ImageDraw.Draw(self.image)
         self.text_size = font_size_for(size)
@@ -90,7 +90,7 @@ class Axes:
                                                                        font=self.font) / 2 + gap))
         self.bottom = size[1] - (gap + self.text_size + gap + self.text_size + gap)  # tick labels, x label
         self.band = self._band(list(below))
-        if self.band[2] + gap >= (self.bottom - self.top) / 2:  # no room: a legend below would squash the plot
+        if self.band[2] + gap > (self.bottom - self.top) * 2 / 3:  # no room: a legend below would squash the plot
             self.band = (0, 0, 0)
         self.bottom -= self.band[2] + (gap if self.band[2] else 0)
         self.drawn: list[tuple[float, float]] = []  # the pixels of lines and markers, for legend(place="clear")
@@ -153,10 +153,11 @@ class Axes:
 
     def _band(self, labels: list[str]) -> tuple[int, int, int]:
         """(columns, rows, height in pixels) of a legend of ``labels`` under the plot: as many columns of
-        entries, filled top to bottom, as the plot's width holds; (0, 0, 0) for no labels."""
-        if not labels:
+        entries, filled top to bottom, as the picture's width holds; (0, 0, 0) for no labels, or for labels too
+        wide for one column."""
+        columns = min(len(labels), int((self.image.width - self.text_size) // self._entry_width(labels or [""])))
+        if not columns:
             return 0, 0, 0
-        columns = max(1, min(len(labels), int((self.right - self.left) // self._entry_width(labels))))
         rows = -(-len(labels) // columns)
         return columns, rows, round(self.text_size * 1.5) * rows + self.text_size // 2
 
@@ -172,7 +173,7 @@ class Axes:
             if columns * rows < len(entries):
                 raise ValueError(f"the Axes were made with room for {columns * rows} legend entries below, "
                                  f"not {len(entries)}")
-            x0, y0 = (self.left + self.right - columns * width) / 2, self.image.height - height - pad
+            x0, y0 = (self.image.width - columns * width) / 2, self.image.height - height - pad
             self.draw.rectangle([x0, y0, x0 + columns * width, y0 + height], fill="white", outline="black")
             for index, (label, colour) in enumerate(entries):
                 self._entry(x0 + index // rows * width, y0 + pad / 2 + (index % rows + 0.5) * row_height, label,
