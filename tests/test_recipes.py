@@ -32,18 +32,18 @@ def setting(config, name):
     return next(getattr(section, name) for section in config.sections().values() if hasattr(section, name))
 
 
-@pytest.mark.parametrize("preset, steps, switch, widths, activations", [
-    ("binarized-mnist-10min", 28000, 24000, [300, 300], ["glu", "glu"]),
-    ("binarized-mnist-60min", 112000, 40000, [300, 300], ["glu", "glu"])])
+@pytest.mark.parametrize("preset, steps, switch, latent, widths, activations", [
+    ("binarized-mnist-10min", 28000, 24000, 50, [300, 300], ["glu", "glu"]),
+    ("binarized-mnist-60min", 112000, 40000, 20, [300, 300], ["glu", "glu"])])
 def test_the_timed_recipes_are_the_binarized_recipe_switched_to_iwae_for_their_last_steps(preset, steps, switch,
-                                                                                         widths, activations):
+                                                                                         latent, widths, activations):
     config = config_of("--preset", preset)
     for name, value in PRESETS["binarized-mnist"].items():
         if name not in ("epochs", "log_every", "checkpoint_every"):
             assert setting(config, name) == value, name
     assert config.options.steps == steps and config.options.epochs is None
     assert config.schedule.iwae_after == switch and config.model.k == 5 and config.model.objective == "elbo"
-    assert config.model.latent_dim == 20 and config.model.hidden_dims == widths
+    assert config.model.latent_dim == latent and config.model.hidden_dims == widths
     assert config.model.resolved().activations == activations and config.model.resolved().decoder_dims == widths
 
 
