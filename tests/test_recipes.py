@@ -34,7 +34,7 @@ def setting(config, name):
 
 @pytest.mark.parametrize("preset, steps, switch, latent, widths, activations", [
     ("binarized-mnist-10min", 28000, 24000, 50, [300, 300], ["glu", "glu"]),
-    ("binarized-mnist-60min", 112000, 40000, 20, [300, 300], ["glu", "glu"])])
+    ("binarized-mnist-60min", 112000, 40000, 50, [300, 300], ["glu", "glu"])])
 def test_the_timed_recipes_are_the_binarized_recipe_switched_to_iwae_for_their_last_steps(preset, steps, switch,
                                                                                          latent, widths, activations):
     config = config_of("--preset", preset)
