@@ -11,13 +11,14 @@ that opens a module, class or function) do not count; a help text or an error me
 
 from __future__ import annotations
 
-import argparse
 import ast
 import io
 import subprocess
 import tokenize
 from collections import Counter
 from pathlib import Path
+
+from numpyvae.cli import Parser
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
@@ -28,6 +29,7 @@ NOISE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, token
 # The shapes of the parameters a configuration implies are not counted at either commit: before the redesign,
 # modelfile.expected_shapes (left out above); after it, ModelConfig.parameter_shapes and its two helpers.
 BEFORE = "f49d515"
+FIRST_AFTER = "ff201a3"  # right after the redesign: its layout
 WING = {
     "before": ["numpyvae/training/options.py", "numpyvae/model_options.py",
                 "numpyvae/protocol.py:PRESETS,add_arguments,checks,apply_preset",
@@ -71,11 +73,18 @@ def spans(source: str, names: list[str], missing_ok: bool = False) -> set[int]:
     return found
 
 
+def git(*args: str) -> str:
+    """What ``git args`` prints in the repository; a LookupError with git's first line of complaint if it fails."""
+    done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+    if done.returncode:
+        raise LookupError((done.stderr.strip().splitlines() or ["git " + " ".join(args) + " failed"])[0])
+    return done.stdout
+
+
 def read(path: str, rev: str | None) -> str:
     if rev is None:
         return (REPO / path).read_text()
-    return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=REPO, capture_output=True, text=True,
-                          check=True).stdout
+    return git("show", f"{rev}:{path}")
 
 
 def count(selection: str, rev: str | None) -> int:
@@ -99,25 +108,31 @@ def package(rev: str | None) -> Counter:
     if rev is None:
         paths = sorted(str(path.relative_to(REPO)) for path in (REPO / "numpyvae").rglob("*.py"))
     else:
-        paths = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev, "numpyvae"], cwd=REPO, check=True,
-                               capture_output=True, text=True).stdout.split()
+        paths = git("ls-tree", "-r", "--name-only", rev, "numpyvae").split()
     return Counter({path: len(code_lines(read(path, rev))) for path in paths if path.endswith(".py")})
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.code_lines", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m benchmarks.code_lines", description=__doc__.splitlines()[0])
     parser.add_argument("--rev", default=None, help="count at this commit (default: the working tree)")
     parser.add_argument("--wing", action="store_true",
                         help=f"the configuration wing at {BEFORE} and at --rev (default: the working tree)")
     args = parser.parse_args(argv)
+    try:
+        if args.wing:
+            tables = [(rev, {selection: count(selection, rev) for selection in WING[layout]})
+                      for layout, rev in (("before", BEFORE), ("after", args.rev))]
+        else:
+            modules = package(args.rev)
+    except (LookupError, ValueError) as error:  # a commit that is not there, or not of the redesign's layout
+        parser.error(f"--rev {args.rev}: {error}" + (f" (--wing counts the redesign's layout at --rev: {FIRST_AFTER} "
+                                                     "or later)" if args.wing else ""))
     if args.wing:
-        for layout, rev in (("before", BEFORE), ("after", args.rev)):
-            counts = {selection: count(selection, rev) for selection in WING[layout]}
+        for rev, counts in tables:
             print(f"{rev or 'working tree'}: {sum(counts.values())} code lines")
             for selection, lines in counts.items():
                 print(f"  {lines:5d}  {selection}")
         return
-    modules = package(args.rev)
     subpackages = Counter()
     for path, lines in modules.items():
         subpackages[str(Path(path).parent)] += lines

@@ -266,3 +266,16 @@ def g():
     assert code_lines.count("m.py:-C.b,absent", None) == 6  # a name the commit lacks leaves nothing out
     with pytest.raises(ValueError, match="absent"):
         code_lines.count("m.py:C.a,absent", None)
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--rev", "no-such-commit"], "--rev no-such-commit: fatal: "),
+    (["--wing", "--rev", code_lines.BEFORE],
+     f"(--wing counts the redesign's layout at --rev: {code_lines.FIRST_AFTER} or later)"),
+])
+def test_code_lines_at_a_commit_not_there_or_of_the_old_layout_is_one_line_exit_2(flags, says, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        code_lines.main(flags)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and says in err
