@@ -133,7 +133,8 @@ GATED = dict(hidden_dims=[300, 300], activations=["glu"], latent_dim=50)
 # 85.85 with the seed's code of 20)
 TEN_MINUTES = dict(steps=28000, iwae_after=24000, k=5, **GATED)
 # the ELBO for 40,000 steps, the IWAE bound for 72,000 (the ELBO's bound stops improving long before an hour):
-# 55.7 minutes of training, IWAE(5000) 83.60 (seed 0; 83.83 with the seed's code of 20)
+# 55.7 minutes of training on the EPYC (49.0 on a faster Intel Xeon), IWAE(5000) 83.63 (two seeds; 83.83 with the
+# seed's code of 20)
 SIXTY_MINUTES = dict(steps=112000, iwae_after=40000, k=5, **GATED)
 PRESETS = {
     "binarized-mnist": BINARIZED_MNIST,
