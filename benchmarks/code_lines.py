@@ -112,28 +112,30 @@ def package(rev: str | None) -> Counter:
     return Counter({path: len(code_lines(read(path, rev))) for path in paths if path.endswith(".py")})
 
 
+def wing(rev: str | None) -> list[tuple[str | None, dict[str, int]]]:
+    """The wing's code lines per selection: before the redesign (at BEFORE), and in its layout at ``rev``."""
+    return [(at, {selection: count(selection, at) for selection in WING[layout]})
+            for layout, at in (("before", BEFORE), ("after", rev))]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = Parser(prog="python -m benchmarks.code_lines", description=__doc__.splitlines()[0])
     parser.add_argument("--rev", default=None, help="count at this commit (default: the working tree)")
     parser.add_argument("--wing", action="store_true",
                         help=f"the configuration wing at {BEFORE} and at --rev (default: the working tree)")
     args = parser.parse_args(argv)
-    try:
-        if args.wing:
-            tables = [(rev, {selection: count(selection, rev) for selection in WING[layout]})
-                      for layout, rev in (("before", BEFORE), ("after", args.rev))]
-        else:
-            modules = package(args.rev)
+    try:  # everything is counted before anything is printed, so a bad --rev leaves no half table
+        counted = wing(args.rev) if args.wing else package(args.rev)
     except (LookupError, ValueError) as error:  # a commit that is not there, or not of the redesign's layout
         parser.error(f"--rev {args.rev}: {error}" + (f" (--wing counts the redesign's layout at --rev: {FIRST_AFTER} "
                                                      "or later)" if args.wing else ""))
     if args.wing:
-        for rev, counts in tables:
+        for rev, counts in counted:
             print(f"{rev or 'working tree'}: {sum(counts.values())} code lines")
             for selection, lines in counts.items():
                 print(f"  {lines:5d}  {selection}")
         return
-    subpackages = Counter()
+    modules, subpackages = counted, Counter()
     for path, lines in modules.items():
         subpackages[str(Path(path).parent)] += lines
         print(f"{lines:6d}  {path}")
